@@ -1,0 +1,354 @@
+"""capture: the only reader of capture files.
+
+Reads pcap (microsecond or nanosecond timestamps, either byte order) and pcapng
+(every section and interface, each interface with its own link type, timestamp
+resolution and offset), from a path, from standard input ("-"), or from a
+gzip-compressed file (detected by content, not by name). It yields raw frames:
+
+    (frame_number, timestamp, linktype, buffer, offset, caplen, wire_len)
+
+`buffer[offset:offset + caplen]` is the frame. The frame is not copied out of the
+read buffer: the decoder reads it in place, which keeps the per-packet cost low.
+The buffer is only valid until the next frame is requested.
+
+Bad files never raise anything but `CaptureError` (cannot be read at all) and
+never loop or grow memory without bound: every length is checked before it is
+trusted. A file cut off mid-record yields everything before the cut and records a
+`CaptureWarning` saying at which frame and byte offset the file ends early.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import struct
+import sys
+import zlib
+from typing import BinaryIO, Iterator
+
+from .records import CaptureError, CaptureWarning
+
+CHUNK = 1 << 20              # read size
+MAX_RECORD = 256 * 1024      # a captured length above this is not a real frame
+MAX_BLOCK = 16 * 1024 * 1024  # a pcapng block above this is corrupt
+
+PCAP_MAGIC = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),  # little-endian, microseconds
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),  # nanoseconds
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+
+
+class _Source:
+    """A byte stream read in chunks, with the absolute offset of what is buffered."""
+
+    __slots__ = ("f", "buf", "pos", "base", "eof", "close_f")
+
+    def __init__(self, f: BinaryIO, first: bytes = b"", close_f: bool = True):
+        self.f = f
+        self.buf = first
+        self.pos = 0
+        self.base = 0          # file offset of buf[0]
+        self.eof = False
+        self.close_f = close_f
+
+    def fill(self, need: int) -> bool:
+        """Make at least `need` bytes available from pos; False if the stream ends first."""
+        while len(self.buf) - self.pos < need:
+            if self.eof:
+                return False
+            try:
+                chunk = self.f.read1(max(CHUNK, need)) if hasattr(self.f, "read1") else self.f.read(CHUNK)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                raise _Corrupt(f"compressed data is corrupt ({exc})") from None
+            if not chunk:
+                self.eof = True
+                return False
+            if self.pos:
+                self.base += self.pos
+                self.buf = self.buf[self.pos:] + chunk
+                self.pos = 0
+            else:
+                self.buf += chunk
+        return True
+
+    @property
+    def offset(self) -> int:
+        return self.base + self.pos
+
+    def close(self) -> None:
+        if self.close_f:
+            try:
+                self.f.close()
+            except OSError:
+                pass
+
+
+class _Corrupt(Exception):
+    pass
+
+
+def _describe_magic(head: bytes) -> str:
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"\x89PNG"):
+        return "it is a PNG image"
+    if head[:4] in (b"%PDF",):
+        return "it is a PDF document"
+    if head.startswith(b"PK\x03\x04"):
+        return "it is a zip archive"
+    sample = head[:64]
+    if all(32 <= c < 127 or c in (9, 10, 13) for c in sample):
+        return "it looks like text"
+    return "unknown magic number 0x" + head[:4].hex()
+
+
+class CaptureReader:
+    """Iterate over the frames of one capture. See the module docstring."""
+
+    def __init__(self, path: str, stdin: BinaryIO | None = None):
+        self.path = path
+        self.warnings: list[CaptureWarning] = []
+        self.format = "?"
+        self.linktypes: dict[int, int] = {}   # linktype -> frames seen
+        self.size: int | None = None
+        self.frames_read = 0
+        self._src = self._open(path, stdin)
+
+    # -- opening -----------------------------------------------------------------
+    def _open(self, path: str, stdin: BinaryIO | None) -> _Source:
+        if path == "-":
+            raw = stdin if stdin is not None else sys.stdin.buffer
+            close = False
+        else:
+            try:
+                raw = open(path, "rb")
+            except FileNotFoundError:
+                raise CaptureError(f"{path}: no such file", "missing") from None
+            except IsADirectoryError:
+                raise CaptureError(f"{path}: is a directory, not a capture file", "unreadable") from None
+            except PermissionError:
+                raise CaptureError(f"{path}: permission denied", "unreadable") from None
+            except OSError as exc:
+                raise CaptureError(f"{path}: cannot open ({exc.strerror or exc})", "unreadable") from None
+            close = True
+            try:
+                self.size = os.fstat(raw.fileno()).st_size
+            except OSError:
+                self.size = None
+        src = _Source(raw, close_f=close)
+        try:
+            src.fill(4)
+        except OSError as exc:
+            raise CaptureError(f"{path}: cannot read ({exc.strerror or exc})", "unreadable") from None
+        if src.buf[:2] == b"\x1f\x8b":
+            # gzip, detected by content: re-read through a decompressor.
+            first = src.buf
+            gz = gzip.GzipFile(fileobj=_Prefixed(first, raw), mode="rb")
+            src = _Source(gz, close_f=close)
+            self.size = None
+            try:
+                src.fill(4)
+            except _Corrupt as exc:
+                raise CaptureError(f"{path}: gzip-compressed, but {exc}", "not_capture") from None
+            self.format = "gzip+"
+        else:
+            self.format = ""
+        return src
+
+    # -- frames ------------------------------------------------------------------
+    def __iter__(self) -> Iterator[tuple]:
+        src = self._src
+        head = src.buf[src.pos:src.pos + 4]
+        try:
+            if head in PCAP_MAGIC:
+                self.format += "pcap"
+                yield from self._pcap(src)
+            elif head == PCAPNG_SHB:
+                self.format += "pcapng"
+                yield from self._pcapng(src)
+            else:
+                src.fill(64)
+                what = _describe_magic(src.buf[src.pos:src.pos + 64])
+                raise CaptureError(f"{self.path}: not a pcap or pcapng capture ({what})", "not_capture")
+        except _Corrupt as exc:
+            self.warnings.append(CaptureWarning(
+                "corrupt", f"{exc}; frames after {self.frames_read} could not be read",
+                frame=self.frames_read + 1, offset=src.offset))
+        except OSError as exc:
+            self.warnings.append(CaptureWarning(
+                "read_error", f"read error ({exc.strerror or exc}) after frame {self.frames_read}",
+                frame=self.frames_read + 1, offset=src.offset))
+        finally:
+            src.close()
+
+    def _cut(self, src: _Source, what: str) -> None:
+        have = len(src.buf) - src.pos
+        self.warnings.append(CaptureWarning(
+            "truncated",
+            f"capture ends early: {what} of frame {self.frames_read + 1} is cut off at byte offset "
+            f"{src.offset + have} (analysed the {self.frames_read} complete frames before it)",
+            frame=self.frames_read + 1, offset=src.offset))
+
+    def _pcap(self, src: _Source) -> Iterator[tuple]:
+        if not src.fill(24):
+            raise CaptureError(f"{self.path}: pcap file header is cut off ({len(src.buf)} bytes)", "not_capture")
+        endian, unit = PCAP_MAGIC[src.buf[src.pos:src.pos + 4]]
+        _maj, _min, _zone, _sig, snaplen, network = struct.unpack_from(endian + "HHiIII", src.buf, src.pos + 4)
+        linktype = network & 0x0FFFFFFF
+        self.snaplen = snaplen
+        src.pos += 24
+        rec = struct.Struct(endian + "IIII")
+        unpack = rec.unpack_from
+        limit_warned = False
+        frame = 0
+        while True:
+            buf, pos = src.buf, src.pos
+            if len(buf) - pos < 16:
+                if not src.fill(16):
+                    if len(src.buf) - src.pos:
+                        self._cut(src, "the record header")
+                    return
+                buf, pos = src.buf, src.pos
+            sec, frac, caplen, wirelen = unpack(buf, pos)
+            if caplen > MAX_RECORD:
+                self.warnings.append(CaptureWarning(
+                    "bad_record",
+                    f"record of frame {frame + 1} at byte offset {src.offset} claims {caplen} captured bytes "
+                    f"(more than {MAX_RECORD}); the rest of the file cannot be trusted and was not read",
+                    frame=frame + 1, offset=src.offset))
+                return
+            if caplen > snaplen and snaplen and not limit_warned:
+                limit_warned = True
+                self.warnings.append(CaptureWarning(
+                    "over_snaplen",
+                    f"frame {frame + 1} is longer ({caplen} bytes) than the file's snaplen {snaplen}",
+                    frame=frame + 1, offset=src.offset))
+            end = pos + 16 + caplen
+            if end > len(buf):
+                if not src.fill(16 + caplen):
+                    self._cut(src, "the packet data")
+                    return
+                buf, pos = src.buf, src.pos
+                end = pos + 16 + caplen
+            frame += 1
+            self.frames_read = frame
+            src.pos = end
+            yield (frame, sec + frac * unit, linktype, buf, pos + 16, caplen, max(wirelen, caplen))
+
+    def _pcapng(self, src: _Source) -> Iterator[tuple]:
+        endian = "<"
+        ifaces: list[tuple[int, float, float]] = []   # (linktype, seconds per unit, offset)
+        frame = 0
+        first = True
+        while True:
+            if not src.fill(12):
+                if len(src.buf) - src.pos:
+                    self._cut(src, "a block header")
+                return
+            buf, pos = src.buf, src.pos
+            btype_raw = buf[pos:pos + 4]
+            if btype_raw == PCAPNG_SHB:
+                bom = buf[pos + 8:pos + 12]
+                if bom == b"\x4d\x3c\x2b\x1a":
+                    endian = "<"
+                elif bom == b"\x1a\x2b\x3c\x4d":
+                    endian = ">"
+                else:
+                    if first:
+                        raise CaptureError(f"{self.path}: pcapng section header has a bad byte-order magic", "not_capture")
+                    raise _Corrupt(f"section header at byte offset {src.offset} has a bad byte-order magic")
+                ifaces = []
+            first = False
+            btype, blen = struct.unpack_from(endian + "II", buf, pos)
+            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+                self.warnings.append(CaptureWarning(
+                    "bad_block",
+                    f"pcapng block at byte offset {src.offset} has a bad length ({blen}); "
+                    f"the rest of the file was not read",
+                    frame=frame + 1, offset=src.offset))
+                return
+            if not src.fill(blen):
+                self._cut(src, "the pcapng block")
+                return
+            buf, pos = src.buf, src.pos
+            body = pos + 8
+            if btype == 1:  # Interface Description Block
+                lt, _res, _snap = struct.unpack_from(endian + "HHI", buf, body)
+                unit, tsoff = 1e-6, 0.0
+                for code, val in _options(buf, body + 8, pos + blen - 4, endian):
+                    if code == 9 and val:
+                        v = val[0]
+                        unit = 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
+                    elif code == 14 and len(val) >= 8:
+                        tsoff = float(struct.unpack_from(endian + "q", val)[0])
+                ifaces.append((lt, unit, tsoff))
+            elif btype in (6, 2, 3):  # EPB, obsolete PB, SPB
+                if btype == 6:
+                    ifid, hi, lo, caplen, wirelen = struct.unpack_from(endian + "IIIII", buf, body)
+                    data = body + 20
+                elif btype == 2:
+                    ifid, _drops, hi, lo, caplen, wirelen = struct.unpack_from(endian + "HHIIII", buf, body)
+                    data = body + 20
+                else:
+                    ifid, hi, lo = 0, None, 0
+                    (wirelen,) = struct.unpack_from(endian + "I", buf, body)
+                    data = body + 4
+                    caplen = min(wirelen, blen - 16)
+                frame += 1
+                self.frames_read = frame
+                if data + caplen > pos + blen - 4 or caplen > MAX_RECORD:
+                    self.warnings.append(CaptureWarning(
+                        "bad_record",
+                        f"frame {frame} at byte offset {src.offset}: captured length {caplen} does not fit its block; skipped",
+                        frame=frame, offset=src.offset))
+                    src.pos = pos + blen
+                    continue
+                if ifid >= len(ifaces):
+                    self.warnings.append(CaptureWarning(
+                        "bad_record", f"frame {frame} names interface {ifid}, which was never described; skipped",
+                        frame=frame, offset=src.offset))
+                    src.pos = pos + blen
+                    continue
+                lt, unit, tsoff = ifaces[ifid]
+                ts = tsoff + ((hi << 32) | lo) * unit if hi is not None else 0.0
+                src.pos = pos + blen
+                yield (frame, ts, lt, buf, data, caplen, max(wirelen, caplen))
+                continue
+            src.pos = pos + blen
+
+
+def _options(buf: bytes, start: int, end: int, endian: str):
+    """Walk pcapng options (code, length, value padded to 4) between start and end."""
+    p = start
+    while p + 4 <= end:
+        code, ln = struct.unpack_from(endian + "HH", buf, p)
+        if code == 0:
+            return
+        val = buf[p + 4:p + 4 + ln]
+        yield code, val
+        p += 4 + ((ln + 3) & ~3)
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream that first returns bytes already read, then the rest of `f`."""
+
+    def __init__(self, first: bytes, f: BinaryIO):
+        self.first = first
+        self.f = f
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self.first:
+            n = min(len(b), len(self.first))
+            b[:n] = self.first[:n]
+            self.first = self.first[n:]
+            return n
+        data = self.f.read1(len(b)) if hasattr(self.f, "read1") else self.f.read(len(b))
+        n = len(data)
+        b[:n] = data
+        return n

@@ -1,0 +1,130 @@
+"""The command line: open the capture, pick a renderer, map outcomes to exit codes.
+
+No analysis lives here. Exit codes (README, "Exit codes") are the `Exit` enum.
+"""
+from __future__ import annotations
+
+import enum
+import errno
+import os
+import signal
+import sys
+
+import click
+
+from . import __version__
+from .capture import CaptureReader
+from .pipeline import Analyzer
+from .records import CaptureError
+
+
+class Exit(enum.IntEnum):
+    OK = 0
+    POLICY = 1          # a --fail-on / policy rule was violated
+    USAGE = 2           # bad command line
+    UNREADABLE = 3      # the capture cannot be read at all
+    PARTIAL = 4         # the capture was read only in part (cut off or corrupt); what was read is reported
+    INTERRUPTED = 130   # Ctrl-C: what was analysed so far is reported
+
+
+FORMATS = ("auto", "rich", "text", "json", "jsonl")
+
+
+def _err(msg: str) -> None:
+    click.echo(f"tcpflow-explain: {msg}", err=True)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("capture", metavar="CAPTURE")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="auto: rich on a terminal, text when piped.")
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Timelines shown in full (text and rich output); 0 for no limit.")
+@click.option("--all", "show_all", is_flag=True, help="Show every connection (same as --limit 0).")
+@click.option("--max-packets", type=click.IntRange(min=0), default=60, show_default=True,
+              help="Packets shown per timeline before the middle is folded; 0 shows all.")
+@click.option("--flow", "flow_ids", type=click.IntRange(min=1), multiple=True,
+              help="Only this connection id (repeatable).")
+@click.option("--no-notes", is_flag=True, help="Timeline without the explanation lines.")
+@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds (capture time) a closed connection is kept for late packets before it is reported.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True,
+              help="Seconds (capture time) without packets after which an open connection is reported.")
+@click.version_option(__version__, "-V", "--version", prog_name="tcpflow-explain")
+def main(capture, fmt, limit, show_all, max_packets, flow_ids, no_notes, grace, idle_timeout):
+    """Explain every TCP connection in CAPTURE (pcap or pcapng, gzip or not; "-" reads standard input)."""
+    out = sys.stdout
+    if fmt == "auto":
+        fmt = "rich" if out.isatty() else "text"
+    if show_all or limit == 0:
+        limit = None
+    selected = set(flow_ids) or None
+    try:
+        reader = CaptureReader(capture)
+    except CaptureError as exc:
+        _err(str(exc))
+        sys.exit(Exit.UNREADABLE)
+    renderer = _renderer(fmt, out, limit, max_packets or None, not no_notes)
+    az = Analyzer(keep_packets=True, grace=grace, idle=idle_timeout or None,
+                  ordered=capture != "-")
+    code = Exit.OK
+    try:
+        try:
+            for flow in az.run(reader):
+                if selected is None or flow.id in selected:
+                    renderer.flow(flow)
+        except KeyboardInterrupt:
+            az.stats.interrupted = True
+            for flow in az.flush():
+                if selected is None or flow.id in selected:
+                    renderer.flow(flow)
+            code = Exit.INTERRUPTED
+        renderer.close(az.stats)
+        out.flush()
+    except CaptureError as exc:
+        _err(str(exc))
+        sys.exit(Exit.UNREADABLE)
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        sys.exit(Exit.OK)
+    for w in az.stats.warnings:
+        _err("warning: " + w.message)
+        if code == Exit.OK and w.kind in ("truncated", "bad_record", "bad_block", "corrupt", "read_error"):
+            code = Exit.PARTIAL
+    sys.exit(code)
+
+
+def _renderer(fmt, out, limit, max_packets, notes):
+    if fmt == "json":
+        from .render.jsonout import JsonWriter
+        return JsonWriter(out)
+    if fmt == "jsonl":
+        from .render.jsonout import JsonlWriter
+        return JsonlWriter(out)
+    if fmt == "rich":
+        from .render.term import RichRenderer
+        return RichRenderer(limit=limit, max_packets=max_packets, notes=notes)
+    from .render.text import TextRenderer
+    return TextRenderer(out, limit=limit, max_packets=max_packets, notes=notes)
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader went away (`| head`): stop quietly, without a traceback at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+def run() -> None:
+    """Console-script entry point."""
+    if hasattr(signal, "SIGPIPE"):
+        pass  # handled as BrokenPipeError above
+    try:
+        main(standalone_mode=True)
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            _quiet_broken_pipe()
+            sys.exit(Exit.OK)
+        raise

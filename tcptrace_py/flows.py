@@ -1,0 +1,144 @@
+"""flows: the bidirectional flow table.
+
+A flow is keyed by its two (address, port) endpoints in canonical order, so both
+directions of a connection land in the same flow. Flow ids count from 1 in order
+of each flow's first packet. The originator (orig, the "client") is the sender of
+the first SYN; a flow first seen at its SYN-ACK is oriented by it; a flow seen
+only mid-stream is oriented by a guess, and `Flow.oriented_by` says which.
+
+A 4-tuple reused for a new connection starts a new flow, as Wireshark does: a SYN
+(without ACK) whose sequence number differs from the ISN (or first sequence
+number) already recorded for that direction.
+
+Finished flows are handed back to the caller by `expire` (closed or reset and
+quiet for `grace` seconds of capture time, or idle for `idle` seconds), so memory
+grows with the connections open at once, not with the packets in the capture.
+"""
+from __future__ import annotations
+
+from .records import ACK, RST, SYN, Anomaly, Packet, State
+from .tracker import CLOSED_STATES, Endpoint
+
+WELL_KNOWN = 1024
+
+
+class Flow:
+    __slots__ = ("id", "key", "orig", "resp", "ends", "packets", "keep", "first_ts", "last_ts",
+                 "first_frame", "last_frame", "oriented_by", "init_states", "anomalies", "irtt",
+                 "close_ts", "zeek", "npkts", "reused_from", "ended", "counts", "syn_ack_rtt",
+                 "ack_rtt", "first_fin_dir", "rst_dir")
+
+    def __init__(self, fid: int, key, pkt: Packet, keep: bool):
+        self.id = fid
+        self.key = key
+        f = pkt.flags
+        src, dst = (pkt.src, pkt.sport), (pkt.dst, pkt.dport)
+        if f & SYN and not f & ACK:
+            self.orig, self.resp, self.oriented_by = src, dst, "syn"
+            init = (State.CLOSED, State.LISTEN)
+        elif f & SYN:
+            self.orig, self.resp, self.oriented_by = dst, src, "synack"
+            init = (State.SYN_SENT, State.LISTEN)
+        else:
+            if pkt.sport < WELL_KNOWN <= pkt.dport:
+                self.orig, self.resp, self.oriented_by = dst, src, "port"
+            else:
+                self.orig, self.resp, self.oriented_by = src, dst, "first"
+            init = (State.UNKNOWN, State.UNKNOWN)
+        self.init_states = init
+        self.ends = (Endpoint(init[0]), Endpoint(init[1]))
+        self.packets: list[Packet] = []
+        self.keep = keep
+        self.first_ts = pkt.ts
+        self.last_ts = pkt.ts
+        self.first_frame = pkt.frame
+        self.last_frame = pkt.frame
+        self.anomalies: list[Anomaly] = []
+        self.irtt = None          # handshake RTT: first SYN -> ACK of the SYN-ACK
+        self.syn_ack_rtt = None   # SYN -> SYN-ACK
+        self.close_ts = None      # when both ends reached CLOSED/TIME_WAIT
+        self.zeek = None
+        self.npkts = 0
+        self.reused_from = None
+        self.ended = None
+        self.counts: dict[str, int] = {}
+        self.ack_rtt = None       # [sum, n, max] of per-segment ACK RTTs
+        self.first_fin_dir = None
+        self.rst_dir = None
+
+    def open_at_end(self) -> bool:
+        o, r = self.ends
+        if o.rst_frame is not None or r.rst_frame is not None:
+            return False
+        return not (o.state in CLOSED_STATES and r.state in CLOSED_STATES)
+
+    @property
+    def closed(self) -> bool:
+        o, r = self.ends
+        return (o.rst_frame is not None or r.rst_frame is not None
+                or (o.state in CLOSED_STATES and r.state in CLOSED_STATES))
+
+
+class FlowTable:
+    def __init__(self, keep_packets: bool = True, grace: float = 10.0, idle: float | None = 3600.0):
+        self.table: dict[tuple, Flow] = {}
+        self.next_id = 1
+        self.keep = keep_packets
+        self.grace = grace
+        self.idle = idle
+        self.recent: dict[tuple, tuple] = {}   # key -> (close_ts, flow id) of evicted closed flows
+
+    def lookup(self, pkt: Packet) -> tuple[Flow, int]:
+        """The flow a packet belongs to (made if new) and its direction: 0 orig->resp, 1 back."""
+        a, b = (pkt.src, pkt.sport), (pkt.dst, pkt.dport)
+        key = (a, b) if a <= b else (b, a)
+        flow = self.table.get(key)
+        if flow is not None:
+            d = 0 if a == flow.orig else 1
+            if pkt.flags & (SYN | ACK) == SYN and self._new_connection(flow, flow.ends[d], pkt):
+                flow = self._new(key, pkt)   # the old flow is in flow.reused_from
+                return flow, 0
+            return flow, d
+        flow = self._new(key, pkt)
+        return flow, 0 if a == flow.orig else 1
+
+    @staticmethod
+    def _new_connection(flow: Flow, end: Endpoint, pkt: Packet) -> bool:
+        """A SYN that opens a new connection on this 4-tuple (Wireshark's rule)."""
+        if end.base is None:
+            return False
+        first = end.isn if end.isn is not None else (end.base + 1) & 0xFFFFFFFF
+        return pkt.seq != first
+
+    def _new(self, key, pkt: Packet) -> Flow:
+        flow = Flow(self.next_id, key, pkt, self.keep)
+        self.next_id += 1
+        old = self.table.get(key)
+        self.table[key] = flow
+        if old is not None:
+            flow.reused_from = old
+        return flow
+
+    def expire(self, now: float) -> list[Flow]:
+        """Remove and return flows finished by `now` (capture time)."""
+        done = []
+        grace, idle = self.grace, self.idle
+        for key, flow in self.table.items():
+            if flow.close_ts is not None and now - flow.last_ts >= grace:
+                done.append(key)
+            elif idle is not None and now - flow.last_ts >= idle:
+                done.append(key)
+        out = []
+        for key in done:
+            flow = self.table.pop(key)
+            self.recent[key] = (flow.last_ts, flow.id)
+            out.append(flow)
+        if len(self.recent) > 100000:
+            cutoff = now - 240.0
+            self.recent = {k: v for k, v in self.recent.items() if v[0] >= cutoff}
+        return out
+
+    def drain(self) -> list[Flow]:
+        flows = list(self.table.values())
+        self.table.clear()
+        return flows

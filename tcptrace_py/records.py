@@ -1,0 +1,166 @@
+"""Typed records that cross the pipeline's stage boundaries.
+
+One lean slotted object per TCP packet (`Packet`) is filled by `decode` and then
+annotated in place by `flows` and `tracker`: a million-packet capture makes a
+million of these and nothing else per packet, so it carries plain attributes
+only. Everything a renderer needs beyond them (explanations, option text) is
+derived later, and only for what is printed.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+# TCP flag bits, as in the header.
+FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, AE = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x100
+
+# tcpdump's letters, in tcpdump's print order (F S R P . U E W e).
+_FLAG_LETTERS = ((FIN, "F"), (SYN, "S"), (RST, "R"), (PSH, "P"), (ACK, "."),
+                 (URG, "U"), (ECE, "E"), (CWR, "W"), (AE, "e"))
+_FLAG_CACHE: dict[int, str] = {}
+
+
+def flag_letters(flags: int) -> str:
+    """tcpdump's flag string without brackets: 0x12 -> 'S.'; no flags -> 'none'."""
+    s = _FLAG_CACHE.get(flags)
+    if s is None:
+        s = "".join(ch for bit, ch in _FLAG_LETTERS if flags & bit) or "none"
+        _FLAG_CACHE[flags] = s
+    return s
+
+
+class State(str, enum.Enum):
+    """RFC 9293 endpoint states, plus UNKNOWN for an endpoint seen only mid-stream."""
+
+    LISTEN = "LISTEN"
+    SYN_SENT = "SYN_SENT"
+    SYN_RECEIVED = "SYN_RECEIVED"
+    ESTABLISHED = "ESTABLISHED"
+    FIN_WAIT_1 = "FIN_WAIT_1"
+    FIN_WAIT_2 = "FIN_WAIT_2"
+    CLOSE_WAIT = "CLOSE_WAIT"
+    CLOSING = "CLOSING"
+    LAST_ACK = "LAST_ACK"
+    TIME_WAIT = "TIME_WAIT"
+    CLOSED = "CLOSED"
+    UNKNOWN = "UNKNOWN"
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value
+
+
+class Phase(str, enum.Enum):
+    HANDSHAKE = "handshake"
+    DATA = "data"
+    CLOSE = "close"
+    RESET = "reset"
+    AFTER = "after_close"
+
+
+class Packet:
+    """One TCP segment as captured, plus what the analysis says about it.
+
+    Filled by decode: frame, ts, src, dst, sport, dport, seq, ack_raw, flags,
+    win_raw, len, hdr_len, options, ip_id, ttl, cut, wire_len.
+    Filled by flows/tracker: flow, dir, rseq, rack, win, states, phase,
+    anomalies, ref (frame numbers or values the explanation mentions).
+    """
+
+    __slots__ = (
+        "frame", "ts", "src", "dst", "sport", "dport", "seq", "ack_raw", "flags",
+        "win_raw", "len", "hdr_len", "options", "ip_id", "ttl", "cut", "ipv6",
+        # analysis
+        "flow", "dir", "rseq", "rack", "win", "orig_state", "resp_state", "phase",
+        "event", "anomalies", "info",
+    )
+
+    def __init__(self, frame, ts, src, dst, sport, dport, seq, ack_raw, flags,
+                 win_raw, length, hdr_len, options, ip_id, ttl, cut, ipv6):
+        self.frame = frame
+        self.ts = ts
+        self.src = src
+        self.dst = dst
+        self.sport = sport
+        self.dport = dport
+        self.seq = seq
+        self.ack_raw = ack_raw
+        self.flags = flags
+        self.win_raw = win_raw
+        self.len = length
+        self.hdr_len = hdr_len
+        self.options = options
+        self.ip_id = ip_id
+        self.ttl = ttl
+        self.cut = cut
+        self.ipv6 = ipv6
+        self.flow = None
+        self.dir = 0
+        self.rseq = 0
+        self.rack = None
+        self.win = win_raw
+        self.orig_state = None
+        self.resp_state = None
+        self.phase = None
+        self.event = None
+        self.anomalies = None
+        self.info = None
+
+    @property
+    def flag_str(self) -> str:
+        return flag_letters(self.flags)
+
+    @property
+    def seg_len(self) -> int:
+        """Sequence space the segment consumes: payload, +1 for SYN, +1 for FIN."""
+        return self.len + (1 if self.flags & SYN else 0) + (1 if self.flags & FIN else 0)
+
+    def add_anomaly(self, kind: str, detail=None) -> None:
+        if self.anomalies is None:
+            self.anomalies = {}
+        self.anomalies[kind] = detail
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return (f"<Packet #{self.frame} {self.sport}>{self.dport} [{self.flag_str}] "
+                f"seq={self.rseq} ack={self.rack} len={self.len}>")
+
+
+@dataclass(slots=True)
+class Anomaly:
+    """A flow-level finding: `kind` is a stable snake_case id (see README)."""
+
+    kind: str
+    frame: int | None
+    message: str
+    dir: int | None = None
+    severity: str = "warning"
+
+
+@dataclass(slots=True)
+class SkipReport:
+    """Frames that did not yield a TCP segment, counted by reason."""
+
+    not_tcp: dict[str, int] = field(default_factory=dict)
+    undecodable: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, int] = field(default_factory=dict)  # reason -> first frame
+
+    def count(self, table: dict[str, int], reason: str, frame: int) -> None:
+        table[reason] = table.get(reason, 0) + 1
+        self.examples.setdefault(reason, frame)
+
+
+class CaptureError(Exception):
+    """The capture cannot be read at all (missing, not a capture, unsupported)."""
+
+    def __init__(self, message: str, code: str = "unreadable"):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(slots=True)
+class CaptureWarning:
+    """Something about the capture file itself (cut short, absurd record, ...)."""
+
+    kind: str
+    message: str
+    frame: int | None = None
+    offset: int | None = None

@@ -1,0 +1,179 @@
+"""JSON and JSON Lines: the one place that maps the analysis to dicts.
+
+The JSON contract is API (README, "JSON output"); `SCHEMA` changes whenever a
+key changes meaning or goes away. New keys may be added within a version.
+
+* ``--format json``: one document ``{"schema", "flows": [...], "capture", "totals"}``,
+  written flow by flow as flows finish, so a large capture streams.
+* ``--format jsonl``: one object per line, each with a ``type``: ``packet`` lines
+  of a flow, then its ``flow`` line (without packets), ..., then one ``capture``
+  line and one ``totals`` line at the end.
+"""
+from __future__ import annotations
+
+import json
+
+from ..decode import addr_str, format_options
+from ..explain import Explainer
+from ..records import SYN, flag_letters
+
+SCHEMA = "tcpflow-explain/1"
+DIRS = ("orig", "resp")
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
+def endpoint(ep) -> dict:
+    return {"ip": addr_str(ep[0]), "port": ep[1]}
+
+
+def _r(x, n=6):
+    return None if x is None else round(x, n)
+
+
+def packet_dicts(flow, notes: bool = True):
+    ex = Explainer(flow) if notes else None
+    before = flow.init_states
+    for p in flow.packets:
+        an = p.anomalies
+        d = {
+            "frame": p.frame,
+            "ts": round(p.ts, 6),
+            "dir": DIRS[p.dir],
+            "flags": flag_letters(p.flags),
+            "seq": p.rseq,
+            "ack": p.rack,
+            "len": p.len,
+            "win": p.win,
+            "state": {"orig": p.orig_state.value, "resp": p.resp_state.value},
+            "anomalies": list(an) if an else [],
+            "note": ex.note(p, before) if ex else None,
+        }
+        if p.flags & SYN and p.options:
+            d["options"] = format_options(p.options)
+        if p.cut:
+            d["cut"] = True
+        before = (p.orig_state, p.resp_state)
+        yield d
+
+
+def anomaly_list(flow) -> list[dict]:
+    """Every anomaly of the flow, per packet and flow-level, with a message."""
+    out = []
+    if flow.packets:
+        ex = Explainer(flow)
+        for p in flow.packets:
+            if p.anomalies:
+                for k, det in p.anomalies.items():
+                    out.append({"kind": k, "frame": p.frame, "dir": DIRS[p.dir],
+                                "message": ex.anomaly_message(p, k, det)})
+    else:
+        for k, (n, first) in flow.counts.items():
+            out.append({"kind": k, "frame": first, "dir": None,
+                        "message": f"{n} × {k.replace('_', ' ')} (first in frame {first})"})
+    for a in flow.anomalies:
+        out.append({"kind": a.kind, "frame": a.frame, "dir": None if a.dir is None else DIRS[a.dir],
+                    "message": a.message})
+    return out
+
+
+def flow_dict(flow, with_packets: bool = True, notes: bool = True) -> dict:
+    v = flow.ended
+    o, r = flow.ends
+    d = {
+        "id": flow.id,
+        "orig": endpoint(flow.orig),
+        "resp": endpoint(flow.resp),
+        "oriented_by": flow.oriented_by,
+        "start_ts": round(flow.first_ts, 6),
+        "end_ts": round(flow.last_ts, 6),
+        "duration": _r(v.duration),
+        "first_frame": flow.first_frame,
+        "last_frame": flow.last_frame,
+        "opened": v.opened,
+        "ended": v.ended,
+        "closer": v.closer,
+        "final_state": {"orig": o.state.value, "resp": r.state.value},
+        "conn_state": v.conn_state,
+        "history": v.history,
+        "handshake_rtt": _r(flow.irtt),
+        "orig_pkts": v.orig_pkts,
+        "resp_pkts": v.resp_pkts,
+        "orig_bytes": v.orig_bytes,
+        "resp_bytes": v.resp_bytes,
+        "anomaly_counts": v.anomaly_counts,
+        "anomalies": anomaly_list(flow),
+        "reuses": flow.reused_from if isinstance(flow.reused_from, int) else None,
+    }
+    if with_packets:
+        d["packets"] = list(packet_dicts(flow, notes))
+    return d
+
+
+def capture_dict(stats) -> dict:
+    sk = stats.skipped
+    return {
+        "path": stats.path,
+        "format": stats.format,
+        "frames": stats.frames,
+        "tcp_packets": stats.tcp_packets,
+        "flows": stats.flows,
+        "link_types": stats.linktypes,
+        "skipped": {"not_tcp": sk.not_tcp, "undecodable": sk.undecodable},
+        "warnings": [{"kind": w.kind, "message": w.message, "frame": w.frame, "offset": w.offset}
+                     for w in stats.warnings],
+        "interrupted": stats.interrupted,
+    }
+
+
+class JsonWriter:
+    """Streams one JSON document: header, flows as they come, capture stats last."""
+
+    def __init__(self, out, with_packets: bool = True):
+        self.out = out
+        self.n = 0
+        self.with_packets = with_packets
+        self.totals: dict[str, int] = {}
+        out.write('{"schema":%s,"flows":[' % _dumps(SCHEMA))
+
+    def flow(self, flow) -> None:
+        d = flow_dict(flow, self.with_packets)
+        _add_totals(self.totals, d)
+        self.out.write(("\n," if self.n else "\n") + _dumps(d))
+        self.n += 1
+
+    def close(self, stats) -> None:
+        self.out.write('\n],"capture":%s,"totals":%s}\n' % (
+            _dumps(capture_dict(stats)), _dumps(self.totals)))
+
+
+class JsonlWriter:
+    def __init__(self, out, with_packets: bool = True):
+        self.out = out
+        self.with_packets = with_packets
+        self.totals: dict[str, int] = {}
+
+    def flow(self, flow) -> None:
+        w = self.out.write
+        if self.with_packets:
+            fid = flow.id
+            for p in packet_dicts(flow):
+                w('{"type":"packet","flow":%d,%s\n' % (fid, _dumps(p)[1:]))
+        d = flow_dict(flow, with_packets=False)
+        _add_totals(self.totals, d)
+        w('{"type":"flow",%s\n' % _dumps(d)[1:])
+        self.out.flush()
+
+    def close(self, stats) -> None:
+        self.out.write('{"type":"capture",%s\n' % _dumps(capture_dict(stats))[1:])
+        self.out.write('{"type":"totals",%s\n' % _dumps(self.totals)[1:])
+
+
+def _add_totals(totals: dict, d: dict) -> None:
+    totals["flows"] = totals.get("flows", 0) + 1
+    totals["packets"] = totals.get("packets", 0) + d["orig_pkts"] + d["resp_pkts"]
+    an = totals.setdefault("anomalies", {})
+    for k, n in d["anomaly_counts"].items():
+        an[k] = an.get(k, 0) + n
+    cs = totals.setdefault("conn_states", {})
+    cs[d["conn_state"]] = cs.get(d["conn_state"], 0) + 1

@@ -1,0 +1,359 @@
+"""tracker: a passive mirror of both endpoints of one TCP connection.
+
+Theory of operation
+-------------------
+Every captured segment was sent by one endpoint and (we assume) arrives at the
+other. So each segment is applied twice, through two tables that are the same
+for both directions:
+
+* ``SENDER[(state, event)]``: what sending this segment says about its sender.
+  A sender's state can change the moment it sends (SYN -> SYN_SENT, FIN ->
+  FIN_WAIT_1 or LAST_ACK), and what it sends is evidence about what it has
+  received: a FIN whose ACK does not cover the peer's FIN was sent before the
+  peer's FIN arrived, so the two FINs crossed (simultaneous close -> CLOSING).
+* ``RECEIVER[(state, event)]``: what arriving does to the receiver, in two
+  stages: first what the ACK field acknowledges (our SYN: SYN_RECEIVED ->
+  ESTABLISHED; our FIN: FIN_WAIT_1 -> FIN_WAIT_2, CLOSING -> TIME_WAIT,
+  LAST_ACK -> CLOSED), then the control bit it carries (FIN, SYN, SYN-ACK, RST).
+
+One deliberate exception: a SYN arriving at a listener leaves it in LISTEN until
+its SYN-ACK is seen, because a SYN that is never answered (filtered, no
+listener) must not make a server look half-open.
+
+A pair missing from a table never raises: the state is kept and the packet gets
+the ``unexpected_segment`` anomaly, saying which state did not expect what.
+
+Relative numbers follow Wireshark: per direction, the SYN's sequence number is
+0; a direction first seen without its SYN counts from 1 (base = seq - 1); an ACK
+seen before the acknowledged direction's first segment sets that direction's base
+to ack - 1. Sequence arithmetic is modulo 2**32 throughout (serial number
+comparisons), so numbers may wrap past 2**32 anywhere.
+
+No clock is read and nothing is printed: time comes from packet timestamps.
+"""
+from __future__ import annotations
+
+from .records import ACK, FIN, RST, SYN, Packet, State
+
+M = 0xFFFFFFFF
+S = State
+
+# sender events: "SYN", "SYNACK", "FIN", "FIN_CROSSING", "RST", "ACK" (anything else)
+SENDER: dict[tuple[State, str], State] = {}
+for _s in State:
+    SENDER[(_s, "RST")] = S.CLOSED
+for _s in (S.CLOSED, S.LISTEN, S.UNKNOWN, S.SYN_SENT):
+    SENDER[(_s, "SYN")] = S.SYN_SENT
+for _s in (S.CLOSED, S.LISTEN, S.UNKNOWN, S.SYN_SENT, S.SYN_RECEIVED, S.ESTABLISHED):
+    SENDER[(_s, "SYNACK")] = S.SYN_RECEIVED   # ESTABLISHED: it repeats its SYN-ACK, so our ACK never reached it
+SENDER.update({
+    (S.SYN_RECEIVED, "SYN"): S.SYN_RECEIVED,
+    (S.ESTABLISHED, "SYN"): S.ESTABLISHED,     # a late copy of the SYN
+    (S.UNKNOWN, "ACK"): S.UNKNOWN,
+    (S.UNKNOWN, "FIN"): S.FIN_WAIT_1,
+    (S.SYN_RECEIVED, "ACK"): S.SYN_RECEIVED,  # e.g. a TFO server sending data before the final ACK
+    (S.SYN_RECEIVED, "FIN"): S.FIN_WAIT_1,
+    (S.ESTABLISHED, "ACK"): S.ESTABLISHED,
+    (S.ESTABLISHED, "FIN"): S.FIN_WAIT_1,
+    (S.FIN_WAIT_1, "ACK"): S.FIN_WAIT_1,
+    (S.FIN_WAIT_1, "FIN"): S.FIN_WAIT_1,      # FIN retransmitted
+    (S.FIN_WAIT_2, "ACK"): S.FIN_WAIT_2,
+    (S.FIN_WAIT_2, "FIN"): S.FIN_WAIT_2,
+    (S.CLOSE_WAIT, "ACK"): S.CLOSE_WAIT,      # half-close: the passive side may keep sending
+    (S.CLOSE_WAIT, "FIN"): S.LAST_ACK,
+    (S.CLOSE_WAIT, "FIN_CROSSING"): S.CLOSING,  # its FIN left before the peer's FIN arrived
+    (S.CLOSING, "ACK"): S.CLOSING,
+    (S.CLOSING, "FIN"): S.CLOSING,
+    (S.LAST_ACK, "ACK"): S.LAST_ACK,
+    (S.LAST_ACK, "FIN"): S.LAST_ACK,
+    (S.TIME_WAIT, "ACK"): S.TIME_WAIT,
+    (S.TIME_WAIT, "FIN"): S.TIME_WAIT,
+    (S.CLOSED, "ACK"): S.CLOSED,             # after a reset: reported by the anomaly detectors
+    (S.CLOSED, "FIN"): S.CLOSED,
+})
+for (_s, _e), _t in list(SENDER.items()):
+    if _e == "FIN":
+        SENDER.setdefault((_s, "FIN_CROSSING"), _t)
+
+# receiver, stage 1 (what the ACK field acknowledges): "ACKSYN", "ACKFIN"
+RECV_ACK: dict[tuple[State, str], State] = {
+    (S.SYN_RECEIVED, "ACKSYN"): S.ESTABLISHED,
+    (S.FIN_WAIT_1, "ACKFIN"): S.FIN_WAIT_2,
+    (S.CLOSING, "ACKFIN"): S.TIME_WAIT,
+    (S.LAST_ACK, "ACKFIN"): S.CLOSED,
+}
+# receiver, stage 2 (the control bit): "SYN", "SYNACK", "FIN", "RST"
+RECEIVER: dict[tuple[State, str], State] = {}
+for _s in State:
+    RECEIVER[(_s, "RST")] = S.CLOSED
+RECEIVER[(S.LISTEN, "RST")] = S.LISTEN
+RECEIVER.update({
+    (S.LISTEN, "SYN"): S.LISTEN,              # deferred until its SYN-ACK (see above)
+    (S.CLOSED, "SYN"): S.CLOSED,
+    (S.UNKNOWN, "SYN"): S.UNKNOWN,
+    (S.SYN_SENT, "SYN"): S.SYN_RECEIVED,      # simultaneous open
+    (S.SYN_RECEIVED, "SYN"): S.SYN_RECEIVED,  # retransmitted SYN
+    (S.ESTABLISHED, "SYN"): S.ESTABLISHED,
+    (S.SYN_SENT, "SYNACK"): S.ESTABLISHED,
+    (S.SYN_RECEIVED, "SYNACK"): S.ESTABLISHED,  # simultaneous open, both SYN-ACKs
+    (S.ESTABLISHED, "SYNACK"): S.ESTABLISHED,   # retransmitted SYN-ACK
+    (S.UNKNOWN, "SYNACK"): S.ESTABLISHED,
+    (S.CLOSED, "SYNACK"): S.CLOSED,
+    (S.UNKNOWN, "FIN"): S.CLOSE_WAIT,
+    (S.SYN_RECEIVED, "FIN"): S.CLOSE_WAIT,
+    (S.ESTABLISHED, "FIN"): S.CLOSE_WAIT,
+    (S.FIN_WAIT_1, "FIN"): S.CLOSING,
+    (S.FIN_WAIT_2, "FIN"): S.TIME_WAIT,
+    (S.CLOSE_WAIT, "FIN"): S.CLOSE_WAIT,      # retransmitted FIN
+    (S.CLOSING, "FIN"): S.CLOSING,
+    (S.LAST_ACK, "FIN"): S.LAST_ACK,
+    (S.TIME_WAIT, "FIN"): S.TIME_WAIT,        # retransmitted FIN, re-ACKed
+    (S.CLOSED, "FIN"): S.CLOSED,
+})
+
+CLOSED_STATES = (S.CLOSED, S.TIME_WAIT)
+
+
+class Endpoint:
+    """Per-direction bookkeeping for the endpoint that sends in this direction.
+
+    Absolute 32-bit sequence values, like Wireshark: `nextseq` is the highest
+    sequence number sent plus one (None before anything was sent); `lastack` the
+    last acknowledgement this endpoint sent for the peer's data.
+    """
+
+    __slots__ = (
+        "state", "base", "isn", "syn_frame", "syn_ts", "fin_seq", "fin_frame", "rst_frame",
+        "wscale", "mss", "sack_ok", "ts_ok", "win_scale",
+        # Wireshark-style analysis state
+        "nextseq", "nextseq_ts", "nextseq_frame", "maxseqtobeacked", "lastack", "lastack_ts",
+        "lastack_frame", "window", "lastsegflags", "dupacks", "lastnondupack", "acked_frames",
+        # counts
+        "pkts", "bytes", "data_pkts", "last_ts", "first_ts", "sent_any", "seg_times",
+        "max_win", "zero_windows", "retrans", "retrans_bytes",
+    )
+
+    def __init__(self, state: State):
+        self.state = state
+        self.base = None
+        self.isn = None
+        self.syn_frame = None
+        self.syn_ts = None
+        self.fin_seq = None
+        self.fin_frame = None
+        self.rst_frame = None
+        self.wscale = None      # shift announced on our SYN (None: none announced)
+        self.mss = None
+        self.sack_ok = False
+        self.ts_ok = False
+        self.win_scale = -1     # in force: -1 unknown, -2 not negotiated (shift 0), else shift
+        self.nextseq = None
+        self.nextseq_ts = 0.0
+        self.nextseq_frame = 0
+        self.maxseqtobeacked = None
+        self.lastack = None
+        self.lastack_ts = 0.0
+        self.lastack_frame = 0
+        self.window = None
+        self.lastsegflags = 0
+        self.dupacks = 0
+        self.lastnondupack = 0
+        self.acked_frames = None
+        self.pkts = 0
+        self.bytes = 0
+        self.data_pkts = 0
+        self.first_ts = None
+        self.last_ts = None
+        self.sent_any = False
+        self.seg_times = None   # seq end -> (frame, ts) of unacked data, for ACK RTT
+        self.max_win = 0
+        self.zero_windows = 0
+        self.retrans = 0
+        self.retrans_bytes = 0
+
+
+def seq_gt(a: int, b: int) -> bool:
+    """Serial-number a > b (RFC 1982, modulo 2**32)."""
+    d = (a - b) & M
+    return 0 < d < 0x80000000
+
+
+def seq_ge(a: int, b: int) -> bool:
+    return ((a - b) & M) < 0x80000000
+
+
+def sender_event(pkt: Packet, peer: Endpoint) -> str:
+    f = pkt.flags
+    if f & RST:
+        return "RST"
+    if f & SYN:
+        return "SYNACK" if f & ACK else "SYN"
+    if f & FIN:
+        if peer.fin_seq is not None and not (f & ACK and seq_gt(pkt.ack_raw, peer.fin_seq)):
+            return "FIN_CROSSING"
+        return "FIN"
+    return "ACK"
+
+
+def ack_event(pkt: Packet, rcv: Endpoint) -> str | None:
+    """What the segment's ACK field acknowledges of the receiver's control bits."""
+    if not pkt.flags & ACK:
+        return None
+    a = pkt.ack_raw
+    if rcv.fin_seq is not None and seq_gt(a, rcv.fin_seq):
+        return "ACKFIN"
+    if rcv.isn is not None and seq_gt(a, rcv.isn):
+        return "ACKSYN"
+    return None
+
+
+def transition(sender: Endpoint, receiver: Endpoint, pkt: Packet) -> str | None:
+    """Apply one segment to both endpoints; return an 'unexpected' note or None."""
+    problem = None
+    ev = sender_event(pkt, receiver)
+    new = SENDER.get((sender.state, ev))
+    if new is None:
+        problem = f"{sender.state.value} did not expect to send {_EVENT_WORDS[ev]}"
+    else:
+        sender.state = new
+    aev = ack_event(pkt, receiver)
+    if aev is not None:
+        nxt = RECV_ACK.get((receiver.state, aev))
+        if nxt is not None:
+            receiver.state = nxt
+    f = pkt.flags
+    rev = "RST" if f & RST else ("SYNACK" if f & ACK else "SYN") if f & SYN else "FIN" if f & FIN else None
+    if rev is not None:
+        nxt = RECEIVER.get((receiver.state, rev))
+        if nxt is None:
+            if problem is None:
+                problem = f"{receiver.state.value} did not expect to receive {_EVENT_WORDS[rev]}"
+        else:
+            receiver.state = nxt
+    return problem
+
+
+_EVENT_WORDS = {"SYN": "a SYN", "SYNACK": "a SYN-ACK", "FIN": "a FIN", "FIN_CROSSING": "a FIN",
+                "RST": "a RST", "ACK": "a segment"}
+
+
+# --- the per-packet step -----------------------------------------------------------
+
+def _syn_options(end: Endpoint, pkt: Packet) -> None:
+    from .decode import parse_options  # options are decoded only on SYNs
+    for name, val in parse_options(pkt.options):
+        if name == "wscale":
+            end.wscale = min(val, 14)
+        elif name == "mss":
+            end.mss = val
+        elif name == "sackOK":
+            end.sack_ok = True
+        elif name == "TS":
+            end.ts_ok = True
+
+
+def track(flow, pkt: Packet, d: int, analyze) -> None:
+    """Apply one packet of `flow` sent in direction `d` (0: orig->resp)."""
+    snd = flow.ends[d]
+    rcv = flow.ends[1 - d]
+    f = pkt.flags
+    pkt.flow = flow.id
+    pkt.dir = d
+    ts = pkt.ts
+    if f & SYN:
+        if snd.isn is None:
+            snd.isn = pkt.seq
+            snd.syn_frame = pkt.frame
+            snd.syn_ts = ts
+            if pkt.options:
+                _syn_options(snd, pkt)
+            if f & ACK:
+                if flow.syn_ack_rtt is None and rcv.syn_ts is not None:
+                    flow.syn_ack_rtt = ts - rcv.syn_ts
+            if snd.isn is not None and rcv.isn is not None:   # both SYNs seen: scaling is settled
+                if snd.wscale is not None and rcv.wscale is not None:
+                    snd.win_scale, rcv.win_scale = snd.wscale, rcv.wscale
+                else:
+                    snd.win_scale = rcv.win_scale = -2
+        if snd.base is None:
+            snd.base = pkt.seq
+    elif snd.base is None:
+        snd.base = (pkt.seq - 1) & M
+    if f & ACK:
+        if rcv.base is None:
+            rcv.base = (pkt.ack_raw - 1) & M
+        pkt.rack = (pkt.ack_raw - rcv.base) & M
+    pkt.rseq = (pkt.seq - snd.base) & M
+    if snd.win_scale > 0 and not f & SYN:
+        pkt.win = pkt.win_raw << snd.win_scale
+    if f & FIN:
+        fs = (pkt.seq + pkt.len + (1 if f & SYN else 0)) & M
+        if snd.fin_seq is None or seq_gt(fs, snd.fin_seq):
+            snd.fin_seq = fs
+            if snd.fin_frame is None:
+                snd.fin_frame = pkt.frame
+                if flow.first_fin_dir is None:
+                    flow.first_fin_dir = d
+    if f & RST and snd.rst_frame is None:
+        snd.rst_frame = pkt.frame
+        if flow.rst_dir is None:
+            flow.rst_dir = d
+
+    before = (flow.ends[0].state, flow.ends[1].state)
+    rcv_before = rcv.state
+    problem = transition(snd, rcv, pkt)
+    if problem is not None:
+        pkt.add_anomaly("unexpected_segment", problem)
+    if (rcv_before is State.SYN_RECEIVED and rcv.state is State.ESTABLISHED and d == 0
+            and flow.irtt is None and snd.syn_ts is not None):
+        flow.irtt = ts - snd.syn_ts
+    pkt.orig_state = flow.ends[0].state
+    pkt.resp_state = flow.ends[1].state
+
+    analyze(flow, pkt, snd, rcv, before)
+    if pkt.anomalies:
+        counts = flow.counts
+        for k in pkt.anomalies:
+            c = counts.get(k)
+            if c is None:
+                counts[k] = [1, pkt.frame]
+            else:
+                c[0] += 1
+
+    # ACK RTT (Karn: retransmitted data is not timed)
+    if f & ACK and rcv.seg_times:
+        q = rcv.seg_times
+        a = pkt.ack_raw
+        while q and seq_ge(a, q[0][0]):
+            end, sent_ts = q.popleft()
+            if end == a:
+                rtt = ts - sent_ts
+                r = flow.ack_rtt
+                if r is None:
+                    flow.ack_rtt = [rtt, 1, rtt]
+                else:
+                    r[0] += rtt
+                    r[1] += 1
+                    if rtt > r[2]:
+                        r[2] = rtt
+    if pkt.len and not pkt.anomalies:
+        if snd.seg_times is None:
+            from collections import deque
+            snd.seg_times = deque()
+        snd.seg_times.append(((pkt.seq + pkt.len) & M, ts))
+
+    snd.pkts += 1
+    snd.bytes += pkt.len
+    if pkt.len:
+        snd.data_pkts += 1
+    if snd.first_ts is None:
+        snd.first_ts = ts
+    snd.last_ts = ts
+    snd.sent_any = True
+    flow.npkts += 1
+    flow.last_ts = ts
+    flow.last_frame = pkt.frame
+    if flow.close_ts is None and flow.closed:
+        flow.close_ts = ts
+    if flow.keep:
+        flow.packets.append(pkt)
