@@ -37,107 +37,105 @@ SEVERITY = {
 
 
 def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float | None) -> None:
-    """tshark's per-segment analysis; sets pkt.anomalies and updates fwd/rev."""
+    """tshark 4.0's per-segment analysis (docs/reference/tshark-tcp-analysis.md, section 3).
+
+    Sets pkt.anomalies and updates fwd/rev exactly as Wireshark's
+    tcp_analyze_sequence_number does, check by check and in the same order.
+    """
     flags = pkt.flags
     seq = pkt.seq
     ack = pkt.ack_raw
     seglen = pkt.len
     win = pkt.win_raw
     ts = pkt.ts
-    ctl = flags & (SYN | FIN | RST)
-    found = 0  # bitmask of what we flagged, kept as fwd.lastsegflags
-    nextseq = fwd.nextseq
+    sfr = flags & (SYN | FIN | RST)
+    found = 0
+    nextseq = fwd.nextseq          # None: unknown (Wireshark's 0)
 
-    # zero window probe: one byte at exactly nextseq while the peer's window is 0
-    if seglen == 1 and nextseq is not None and seq == nextseq and rev.window == 0:
+    # A. zero window probe: excludes B..I
+    if seglen == 1 and seq == nextseq and rev.window == 0:
         pkt.add_anomaly("zero_window_probe")
         found |= ZWP
-        _update_ack(pkt, fwd, flags, ack, ts)
-        _finish_fwd(pkt, fwd, rev, seq, seglen, flags, win, ts, found)
-        return
-
-    if win == 0 and not ctl:
-        pkt.add_anomaly("zero_window")
-        fwd.zero_windows += 1
-
-    if nextseq is not None and seq_gt(seq, nextseq) and not flags & RST:
-        pkt.add_anomaly("lost_segment", (nextseq, seq))
-
-    if (seglen <= 1 and nextseq is not None and seq == ((nextseq - 1) & M) and not ctl):
-        pkt.add_anomaly("keep_alive")
-        found |= KA
-
-    if (seglen == 0 and win and win != fwd.window and nextseq is not None and seq == nextseq
-            and ack == fwd.lastack and not ctl and flags & ACK):
-        pkt.add_anomaly("window_update")
-
-    if (seglen > 0 and rev.window is not None and rev.lastack is not None and not ctl):
-        shift = rev.win_scale if rev.win_scale >= 0 else 0
-        if ((seq + seglen) & M) == ((rev.lastack + (rev.window << shift)) & M):
-            pkt.add_anomaly("window_full")
-
-    dup = False
-    if (seglen == 0 and nextseq is not None and seq == nextseq and ack == fwd.lastack
-            and win == fwd.window and not ctl and flags & ACK):
-        if rev.lastsegflags & KA:
-            pkt.add_anomaly("keep_alive_ack")
-        elif rev.lastsegflags & ZWP and win == 0:
-            pkt.add_anomaly("zero_window_probe_ack")
-        elif win:
-            fwd.dupacks += 1
-            dup = True
-            pkt.add_anomaly("duplicate_ack", (fwd.dupacks, fwd.lastnondupack))
-    if not dup:
+    else:
+        # B. zero window
+        if win == 0 and not sfr:
+            pkt.add_anomaly("zero_window")
+            fwd.zero_windows += 1
+        # C. lost segment
+        if nextseq is not None and seq_gt(seq, nextseq) and not flags & RST:
+            pkt.add_anomaly("lost_segment", (nextseq, seq))
+        # D. keep-alive
+        if seglen <= 1 and nextseq is not None and seq == ((nextseq - 1) & M) and not sfr:
+            pkt.add_anomaly("keep_alive")
+            found |= KA
+        same = seglen == 0 and nextseq is not None and seq == nextseq and ack == fwd.lastack and not sfr
+        # E. window update
+        if same and win and win != fwd.window:
+            pkt.add_anomaly("window_update")
+        # F. window full
+        if seglen > 0 and rev.win_scale != -1 and not sfr and rev.window is not None:
+            shift = 0 if rev.is_first_ack or rev.win_scale == -2 else rev.win_scale
+            if ((seq + seglen) & M) == ((rev.lastack + (rev.window << shift)) & M):
+                pkt.add_anomaly("window_full")
+        if same and win == fwd.window:
+            if win and rev.lastsegflags & KA:                        # G
+                pkt.add_anomaly("keep_alive_ack")
+            elif win == 0 and rev.lastsegflags & ZWP:                # H
+                pkt.add_anomaly("zero_window_probe_ack")
+            elif win:                                                # I
+                fwd.dupacks = 1 if fwd.dupacks == -1 else fwd.dupacks + 1
+                pkt.add_anomaly("duplicate_ack", (fwd.dupacks, fwd.lastnondupack))
+    # J. the ACK moved: restart dup-ACK counting
+    if ack != fwd.lastack:
         fwd.lastnondupack = pkt.frame
         fwd.dupacks = 0
-
-    # ACKed a segment we never saw
+    # K. ACKed a segment the capture never saw
     if flags & ACK and rev.maxseqtobeacked is not None and seq_gt(ack, rev.maxseqtobeacked):
-        pkt.add_anomaly("ack_lost_segment", (rev.maxseqtobeacked, ack))
-        rev.maxseqtobeacked = rev.nextseq
-
-    # retransmission family
-    if (seglen > 0 or flags & (SYN | FIN)) and nextseq is not None and seq_gt(nextseq, seq):
-        kind = None
-        ooo = first_rtt if first_rtt else OOO_DEFAULT
-        if (rev.dupacks >= 2 and rev.lastack == seq and ts - rev.lastack_ts < FAST_RETRANS_WINDOW):
-            kind = "fast_retransmission"
-        elif ts - fwd.nextseq_ts < ooo and nextseq != ((seq + seglen) & M):
-            kind = "out_of_order"
-        elif (seglen > 0 and rev.lastack is not None and seq_ge(rev.lastack, (seq + seglen) & M)):
-            kind = "spurious_retransmission"
+        if rev.nextseq is not None and rev.maxseqtobeacked > rev.nextseq:
+            rev.maxseqtobeacked = rev.nextseq
+            pkt.add_anomaly("ack_lost_segment", (rev.maxseqtobeacked, ack))
         else:
-            kind = "retransmission"
-        pkt.add_anomaly(kind, (fwd.nextseq_frame, ts - fwd.nextseq_ts))
-        if kind != "out_of_order":
-            fwd.retrans += 1
-            fwd.retrans_bytes += seglen
-
-    _update_ack(pkt, fwd, flags, ack, ts)
-    _finish_fwd(pkt, fwd, rev, seq, seglen, flags, win, ts, found)
-
-
-KA, ZWP = 1, 2
-
-
-def _update_ack(pkt, fwd, flags, ack, ts):
-    if flags & ACK and ack != fwd.lastack:
-        fwd.lastack = ack
-        fwd.lastack_ts = ts
-        fwd.lastack_frame = pkt.frame
-
-
-def _finish_fwd(pkt, fwd, rev, seq, seglen, flags, win, ts, found):
-    nxt = (seq + seglen + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)) & M
+            if rev.dupacks == 0:
+                pkt.add_anomaly("ack_lost_segment", (rev.maxseqtobeacked, ack))
+            rev.dupacks = -1
+    # L. retransmission family
+    ctl = 1 if flags & (SYN | FIN) else 0
+    if (seglen > 0 or ctl) and not found & KA:
+        advanced = not (nextseq is not None and seq_gt(nextseq, seq))
+        if seglen > 1 and nextseq is not None and ((nextseq - 1) & M) == seq:
+            advanced = True
+        kind = None
+        if seglen > 0 and rev.lastack is not None and rev.lastack != 0 and seq_ge(rev.lastack, (seq + seglen) & M):
+            kind = "spurious_retransmission"
+        elif not advanced:
+            if (rev.dupacks >= 2 or rev.dupacks < 0) and rev.lastack == seq and 0 <= ts - rev.lastack_ts < FAST_RETRANS_WINDOW:
+                kind = "fast_retransmission"
+            elif (0 <= ts - fwd.nextseq_ts < (first_rtt or OOO_DEFAULT)
+                  and nextseq != ((seq + seglen + ctl) & M)):
+                kind = "out_of_order"
+            else:
+                kind = "retransmission"
+        if kind is not None:
+            pkt.add_anomaly(kind, (fwd.nextseq_frame, ts - fwd.nextseq_ts))
+            if kind != "out_of_order":
+                fwd.retrans += 1
+                fwd.retrans_bytes += seglen
+    # M. state update
+    nxt = (seq + seglen + ctl) & M
     if not found & ZWP:
-        if fwd.nextseq is None or seq_gt(nxt, fwd.nextseq):
-            fwd.nextseq = nxt
+        if nextseq is None or seq_gt(nxt, nextseq):
+            fwd.nextseq = nxt or None      # Wireshark reads 0 as "not known yet"; so do we
             fwd.nextseq_ts = ts
             fwd.nextseq_frame = pkt.frame
         if fwd.maxseqtobeacked is None or seq == fwd.maxseqtobeacked:
             fwd.maxseqtobeacked = fwd.nextseq
     fwd.window = win
+    fwd.lastack = ack
+    fwd.lastack_ts = ts
     fwd.lastsegflags = found
+
+
+KA, ZWP = 1, 2
 
 
 # --- flow-level findings ------------------------------------------------------------
@@ -190,7 +188,7 @@ def check_packet(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint, before) -> Non
                 "SYN and RST" if f & (SYN | RST) == (SYN | RST) else
                 "no flags at all (null scan)" if f == 0 else "FIN, PSH and URG (Xmas scan)")
         pkt.add_anomaly("invalid_flags", what)
-    analyze_segment(pkt, snd, rcv, flow.irtt)
+    analyze_segment(pkt, snd, rcv, flow.first_rtt)
     if f & SYN and pkt.len and not _has_tfo(pkt):
         pkt.add_anomaly("syn_with_data", pkt.len)
     if f & RST:

@@ -216,14 +216,20 @@ class Decoder:
         if frag & 0x3FFF:
             self.skipped.count(self.skipped.not_tcp, "IPv4 fragment", frame)
             return None
-        if tot == 0:                 # TSO: the NIC fills in the length
+        if tot == 0 or tot > wire_avail:
+            # 0: TSO, the NIC fills the length in; longer than the frame on the wire: the frame
+            # was cut in transit, so only what was on the wire counts (as tshark does)
             tot = wire_avail
-        elif tot < ihl:
+        if tot < ihl:
             self.skipped.count(self.skipped.undecodable, "bad IPv4 total length", frame)
             return None
         if proto != 6:
             if proto in (4, 41) and depth < 4:
                 return (self._ip4 if proto == 4 else self._ip6)(frame, ts, buf, o + ihl, end, tot - ihl, depth + 1)
+            if proto == 17 and depth < 4:
+                inner = self._l2tp(frame, ts, buf, o + ihl, end, depth)
+                if inner is not False:
+                    return inner
             self.skipped.count(self.skipped.not_tcp, IP_PROTO_NAMES.get(proto, "IP protocol %d" % proto), frame)
             return None
         return self._tcp(frame, ts, buf, o + ihl, end, tot - ihl, buf[o + 12:o + 16], buf[o + 16:o + 20],
@@ -266,13 +272,42 @@ class Decoder:
             return None
         if plen == 0:
             plen = jumbo if jumbo is not None else wire_avail - 40
+        elif plen > wire_avail - 40:
+            plen = wire_avail - 40
         ext = p - o - 40
         if nxt != 6:
             if nxt in (4, 41) and depth < 4:
                 return (self._ip4 if nxt == 4 else self._ip6)(frame, ts, buf, p, end, plen - ext, depth + 1)
+            if nxt == 17 and depth < 4:
+                inner = self._l2tp(frame, ts, buf, p, end, depth)
+                if inner is not False:
+                    return inner
             self.skipped.count(self.skipped.not_tcp, IP_PROTO_NAMES.get(nxt, "IP protocol %d" % nxt), frame)
             return None
         return self._tcp(frame, ts, buf, p, end, plen - ext, src, dst, None, hlim, True)
+
+    def _l2tp(self, frame, ts, buf, u, end, depth):
+        """IP carried in L2TPv2 (UDP port 1701) over PPP; False when the UDP datagram is not that."""
+        if end - u < 8 + 8 or (_H(buf, u)[0] != 1701 and _H(buf, u + 2)[0] != 1701):
+            return False
+        p = u + 8
+        fl = _H(buf, p)[0]
+        if fl & 0x800F != 0x0002:      # control messages and other versions are not IP
+            return False
+        p += 2 + (2 if fl & 0x4000 else 0) + 4 + (4 if fl & 0x0800 else 0)
+        if fl & 0x0200:
+            if p + 2 > end:
+                return False
+            p += 2 + _H(buf, p)[0]
+        if p + 4 > end:
+            return False
+        if buf[p] == 0xFF and buf[p + 1] == 0x03:
+            p += 2
+        proto = _H(buf, p)[0]
+        ipv = {0x0021: self._ip4, 0x0057: self._ip6}.get(proto)
+        if ipv is None:
+            return False
+        return ipv(frame, ts, buf, p + 2, end, end - p - 2, depth + 1)
 
     def _tcp(self, frame, ts, buf, t, end, ip_payload, src, dst, ipid, ttl, v6):
         if end - t < 20:

@@ -26,7 +26,7 @@ class Flow:
     __slots__ = ("id", "key", "orig", "resp", "ends", "packets", "keep", "first_ts", "last_ts",
                  "first_frame", "last_frame", "oriented_by", "init_states", "anomalies", "irtt",
                  "close_ts", "zeek", "npkts", "reused_from", "ended", "counts", "syn_ack_rtt",
-                 "ack_rtt", "first_fin_dir", "rst_dir")
+                 "ack_rtt", "first_fin_dir", "rst_dir", "ts_mru_syn", "first_rtt")
 
     def __init__(self, fid: int, key, pkt: Packet, keep: bool):
         self.id = fid
@@ -65,6 +65,8 @@ class Flow:
         self.ack_rtt = None       # [sum, n, max] of per-segment ACK RTTs
         self.first_fin_dir = None
         self.rst_dir = None
+        self.ts_mru_syn = None    # most recent pure SYN (Wireshark's out-of-order threshold)
+        self.first_rtt = None     # SYN -> first ACK, either direction
 
     def open_at_end(self) -> bool:
         o, r = self.ends
@@ -105,10 +107,7 @@ class FlowTable:
     @staticmethod
     def _new_connection(flow: Flow, end: Endpoint, pkt: Packet) -> bool:
         """A SYN that opens a new connection on this 4-tuple (Wireshark's rule)."""
-        if end.base is None:
-            return False
-        first = end.isn if end.isn is not None else (end.base + 1) & 0xFFFFFFFF
-        return pkt.seq != first
+        return end.base is not None and pkt.seq != end.base
 
     def _new(self, key, pkt: Packet) -> Flow:
         flow = Flow(self.next_id, key, pkt, self.keep)

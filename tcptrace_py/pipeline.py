@@ -121,7 +121,7 @@ class Analyzer:
             yield heapq.heappop(held)[1]
 
     def _reuse(self, flow: Flow, old: Flow, pkt) -> None:
-        pkt.add_anomaly("reused_ports", old.id)
+        pkt.add_anomaly("reused_ports", old.id)   # Wireshark: a SYN with a new ISN on a used 4-tuple
         if old.close_ts is not None and pkt.ts - old.close_ts < TWO_MSL:
             pkt.add_anomaly("time_wait_reuse", (old.id, pkt.ts - old.close_ts))
 

@@ -130,7 +130,7 @@ class Endpoint:
         "lastack_frame", "window", "lastsegflags", "dupacks", "lastnondupack", "acked_frames",
         # counts
         "pkts", "bytes", "data_pkts", "last_ts", "first_ts", "sent_any", "seg_times",
-        "max_win", "zero_windows", "retrans", "retrans_bytes",
+        "max_win", "zero_windows", "retrans", "retrans_bytes", "is_first_ack",
     )
 
     def __init__(self, state: State):
@@ -170,6 +170,7 @@ class Endpoint:
         self.zero_windows = 0
         self.retrans = 0
         self.retrans_bytes = 0
+        self.is_first_ack = False
 
 
 def seq_gt(a: int, b: int) -> bool:
@@ -261,20 +262,21 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
     pkt.dir = d
     ts = pkt.ts
     if f & SYN:
-        if snd.isn is None:
+        if snd.base is not None and pkt.seq != snd.base:
+            # only a SYN-ACK gets here (a pure SYN with a new ISN made a new flow):
+            # Wireshark re-bases this direction and flags the port reuse
+            snd.base = snd.isn = pkt.seq
+            pkt.add_anomaly("reused_ports", flow.id)
+        elif snd.base is not None and not f & ACK:
+            snd.nextseq = snd.maxseqtobeacked      # the same SYN again: back to the last contiguous point
+        if snd.syn_frame is None:
             snd.isn = pkt.seq
             snd.syn_frame = pkt.frame
             snd.syn_ts = ts
             if pkt.options:
                 _syn_options(snd, pkt)
-            if f & ACK:
-                if flow.syn_ack_rtt is None and rcv.syn_ts is not None:
-                    flow.syn_ack_rtt = ts - rcv.syn_ts
-            if snd.isn is not None and rcv.isn is not None:   # both SYNs seen: scaling is settled
-                if snd.wscale is not None and rcv.wscale is not None:
-                    snd.win_scale, rcv.win_scale = snd.wscale, rcv.wscale
-                else:
-                    snd.win_scale = rcv.win_scale = -2
+            if f & ACK and flow.syn_ack_rtt is None and rcv.syn_ts is not None:
+                flow.syn_ack_rtt = ts - rcv.syn_ts
         if snd.base is None:
             snd.base = pkt.seq
     elif snd.base is None:
@@ -311,6 +313,21 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
     pkt.resp_state = flow.ends[1].state
 
     analyze(flow, pkt, snd, rcv, before)
+    if f & SYN:
+        # window scaling as Wireshark settles it (docs/reference/tshark-tcp-analysis.md, section 4)
+        snd.is_first_ack = True
+        if snd.wscale is not None and snd.win_scale == -1:
+            snd.win_scale = snd.wscale
+        if snd.wscale is None:
+            snd.win_scale = rcv.win_scale = -2
+        elif f & ACK and rcv.win_scale == -2:
+            snd.win_scale = -2
+        if not f & ACK:
+            flow.ts_mru_syn = ts
+    elif f & ACK:
+        snd.is_first_ack = False
+        if flow.first_rtt is None and flow.ts_mru_syn is not None:
+            flow.first_rtt = ts - flow.ts_mru_syn
     if pkt.anomalies:
         counts = flow.counts
         for k in pkt.anomalies:
