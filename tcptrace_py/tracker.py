@@ -34,6 +34,7 @@ No clock is read and nothing is printed: time comes from packet timestamps.
 from __future__ import annotations
 
 from .records import ACK, FIN, RST, SYN, Packet, State
+from .zeek import update as zeek_update
 
 M = 0xFFFFFFFF
 S = State
