@@ -309,7 +309,8 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
         pkt.add_anomaly("unexpected_segment", problem)
     if (rcv_before is State.SYN_RECEIVED and rcv.state is State.ESTABLISHED and d == 0
             and flow.irtt is None and snd.syn_ts is not None):
-        flow.irtt = ts - snd.syn_ts
+        # handshake RTT from the SYN that was answered (the last one), as Wireshark's iRTT
+        flow.irtt = ts - (flow.ts_mru_syn if flow.ts_mru_syn is not None else snd.syn_ts)
     pkt.orig_state = flow.ends[0].state
     pkt.resp_state = flow.ends[1].state
 
