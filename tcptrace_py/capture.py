@@ -116,6 +116,27 @@ class CaptureReader:
         self.size: int | None = None
         self.frames_read = 0
         self._src = self._open(path, stdin)
+        self._kind = self._sniff()
+
+    def _sniff(self) -> str:
+        """Decide the format from the first bytes, so a non-capture fails before any output."""
+        src = self._src
+        try:
+            src.fill(24)
+        except _Corrupt as exc:
+            raise CaptureError(f"{self.path}: {exc}", "not_capture") from None
+        head = src.buf[src.pos:src.pos + 4]
+        if head in PCAP_MAGIC:
+            if len(src.buf) - src.pos < 24:
+                raise CaptureError(f"{self.path}: pcap file header is cut off ({len(src.buf)} bytes)", "not_capture")
+            self.format += "pcap"
+            return "pcap"
+        if head == PCAPNG_SHB:
+            self.format += "pcapng"
+            return "pcapng"
+        src.fill(64)
+        what = _describe_magic(src.buf[src.pos:src.pos + 64])
+        raise CaptureError(f"{self.path}: not a pcap or pcapng capture ({what})", "not_capture")
 
     # -- opening -----------------------------------------------------------------
     def _open(self, path: str, stdin: BinaryIO | None) -> _Source:
@@ -161,18 +182,11 @@ class CaptureReader:
     # -- frames ------------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple]:
         src = self._src
-        head = src.buf[src.pos:src.pos + 4]
         try:
-            if head in PCAP_MAGIC:
-                self.format += "pcap"
+            if self._kind == "pcap":
                 yield from self._pcap(src)
-            elif head == PCAPNG_SHB:
-                self.format += "pcapng"
-                yield from self._pcapng(src)
             else:
-                src.fill(64)
-                what = _describe_magic(src.buf[src.pos:src.pos + 64])
-                raise CaptureError(f"{self.path}: not a pcap or pcapng capture ({what})", "not_capture")
+                yield from self._pcapng(src)
         except _Corrupt as exc:
             self.warnings.append(CaptureWarning(
                 "corrupt", f"{exc}; frames after {self.frames_read} could not be read",

@@ -60,7 +60,7 @@ class TextRenderer:
 
 def capture_line(stats) -> str:
     return (f"{stats.path}: {stats.format}, {stats.frames} frames, {stats.tcp_packets} TCP packets, "
-            f"{stats.flows} connections")
+            f"{stats.flows} connection{'' if stats.flows == 1 else 's'}")
 
 
 def skipped_lines(stats) -> list[str]:
