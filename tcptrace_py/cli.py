@@ -27,7 +27,7 @@ class Exit(enum.IntEnum):
     INTERRUPTED = 130   # Ctrl-C: what was analysed so far is reported
 
 
-FORMATS = ("auto", "rich", "text", "json", "jsonl")
+FORMATS = ("auto", "rich", "text", "json", "jsonl", "mermaid", "svg")
 
 
 def _err(msg: str) -> None:
@@ -46,12 +46,18 @@ def _err(msg: str) -> None:
 @click.option("--flow", "flow_ids", type=click.IntRange(min=1), multiple=True,
               help="Only this connection id (repeatable).")
 @click.option("--no-notes", is_flag=True, help="Timeline without the explanation lines.")
+@click.option("--ladder", is_flag=True, help="Draw each connection as a ladder diagram (client and server columns).")
+@click.option("--ascii", "ascii_only", is_flag=True, help="Ladder and text output in ASCII only.")
+@click.option("--unfold", is_flag=True, help="Ladder: draw every data segment instead of folding long data phases.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the explanations.")
 @click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Seconds (capture time) a closed connection is kept for late packets before it is reported.")
 @click.option("--idle-timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True,
               help="Seconds (capture time) without packets after which an open connection is reported.")
 @click.version_option(__version__, "-V", "--version", prog_name="tcpflow-explain")
-def main(capture, fmt, limit, show_all, max_packets, flow_ids, no_notes, grace, idle_timeout):
+def main(capture, fmt, limit, show_all, max_packets, flow_ids, no_notes, ladder, ascii_only, unfold, lang,
+         grace, idle_timeout):
     """Explain every TCP connection in CAPTURE (pcap or pcapng, gzip or not; "-" reads standard input)."""
     out = sys.stdout
     if fmt == "auto":
@@ -64,7 +70,11 @@ def main(capture, fmt, limit, show_all, max_packets, flow_ids, no_notes, grace, 
     except CaptureError as exc:
         _err(str(exc))
         sys.exit(Exit.UNREADABLE)
-    renderer = _renderer(fmt, out, limit, max_packets or None, not no_notes)
+    view = dict(limit=limit, max_packets=max_packets or None, notes=not no_notes, ascii=ascii_only,
+                unfold=unfold, lang=lang)
+    if ladder and fmt in ("rich", "text"):
+        fmt = "ladder-" + fmt
+    renderer = _renderer(fmt, out, view)
     az = Analyzer(keep_packets=True, grace=grace, idle=idle_timeout or None,
                   ordered=capture != "-")
     code = Exit.OK
@@ -94,18 +104,28 @@ def main(capture, fmt, limit, show_all, max_packets, flow_ids, no_notes, grace, 
     sys.exit(code)
 
 
-def _renderer(fmt, out, limit, max_packets, notes):
+def _renderer(fmt, out, view):
+    """The renderer for a format. Each has .flow(flow) and .close(stats), and writes to `out`."""
     if fmt == "json":
         from .render.jsonout import JsonWriter
         return JsonWriter(out)
     if fmt == "jsonl":
         from .render.jsonout import JsonlWriter
         return JsonlWriter(out)
+    if fmt in ("ladder-rich", "ladder-text"):
+        from .render.ladder import LadderRenderer
+        return LadderRenderer(out, rich=fmt == "ladder-rich", **view)
+    if fmt == "mermaid":
+        from .render.mermaid import MermaidRenderer
+        return MermaidRenderer(out, **view)
+    if fmt == "svg":
+        from .render.svg import SvgRenderer
+        return SvgRenderer(out, **view)
     if fmt == "rich":
         from .render.term import RichRenderer
-        return RichRenderer(limit=limit, max_packets=max_packets, notes=notes)
+        return RichRenderer(limit=view["limit"], max_packets=view["max_packets"], notes=view["notes"])
     from .render.text import TextRenderer
-    return TextRenderer(out, limit=limit, max_packets=max_packets, notes=notes)
+    return TextRenderer(out, limit=view["limit"], max_packets=view["max_packets"], notes=view["notes"])
 
 
 def _quiet_broken_pipe() -> None:
