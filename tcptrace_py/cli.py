@@ -15,6 +15,7 @@ import click
 from . import __version__
 from .capture import CaptureReader
 from .pipeline import Analyzer
+from .policy import Policy, PolicyError, Selection
 from .records import CaptureError
 
 
@@ -43,8 +44,33 @@ def _err(msg: str) -> None:
 @click.option("--all", "show_all", is_flag=True, help="Show every connection (same as --limit 0).")
 @click.option("--max-packets", type=click.IntRange(min=0), default=60, show_default=True,
               help="Packets shown per timeline before the middle is folded; 0 shows all.")
+@click.option("--summary", is_flag=True, help="One row per connection instead of timelines.")
 @click.option("--flow", "flow_ids", type=click.IntRange(min=1), multiple=True,
               help="Only this connection id (repeatable).")
+@click.option("--host", "hosts", multiple=True, metavar="ADDR[/NET]",
+              help="Only connections with an endpoint in this address or network (repeatable, comma lists).")
+@click.option("--port", "ports", multiple=True, metavar="PORT",
+              help="Only connections with an endpoint on this port (repeatable, comma lists).")
+@click.option("--conn-state", "conn_states", multiple=True, metavar="CODE",
+              help="Only connections with this Zeek conn_state (S0, SF, REJ, RSTO, ...).")
+@click.option("--anomaly", "anomaly_kinds", multiple=True, metavar="KIND",
+              help="Only connections with this anomaly (e.g. rst, retransmission).")
+@click.option("--with-anomalies", is_flag=True, help="Only connections with at least one anomaly.")
+@click.option("--head", type=click.IntRange(min=1), default=None,
+              help="Only the first N selected connections (every format).")
+@click.option("--fail-on", "fail_on", multiple=True, metavar="KIND[,KIND…]|SEVERITY",
+              help="Exit 1 when a selected connection has one of these anomalies, or one of at least this "
+                   "severity (info, warning, error).")
+@click.option("--max-retransmission-rate", metavar="RATE",
+              help="Exit 1 when a connection retransmits more than RATE of its data segments (1% or 0.01).")
+@click.option("--max-handshake-rtt", metavar="DURATION",
+              help="Exit 1 when a handshake takes longer (200ms, 1.5s).")
+@click.option("--require", "require", multiple=True, metavar="RULE[,RULE…]",
+              help="Exit 1 unless every connection meets these: handshake, graceful-close, closed, no-anomalies.")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Read the rules above from a TOML file (options given on the command line add to it).")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write a JUnit XML report: one test case per connection, failures with rule and frame.")
 @click.option("--no-notes", is_flag=True, help="Timeline without the explanation lines.")
 @click.option("--ladder", is_flag=True, help="Draw each connection as a ladder diagram (client and server columns).")
 @click.option("--ascii", "ascii_only", is_flag=True, help="Ladder and text output in ASCII only.")
@@ -56,15 +82,22 @@ def _err(msg: str) -> None:
 @click.option("--idle-timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True,
               help="Seconds (capture time) without packets after which an open connection is reported.")
 @click.version_option(__version__, "-V", "--version", prog_name="tcpflow-explain")
-def main(capture, fmt, limit, show_all, max_packets, flow_ids, no_notes, ladder, ascii_only, unfold, lang,
-         grace, idle_timeout):
+def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, ports, conn_states,
+         anomaly_kinds, with_anomalies, head, fail_on, max_retransmission_rate, max_handshake_rtt, require,
+         policy_file, junit_file, no_notes, ladder, ascii_only, unfold, lang, grace, idle_timeout):
     """Explain every TCP connection in CAPTURE (pcap or pcapng, gzip or not; "-" reads standard input)."""
     out = sys.stdout
     if fmt == "auto":
         fmt = "rich" if out.isatty() else "text"
     if show_all or limit == 0:
         limit = None
-    selected = set(flow_ids) or None
+    try:
+        policy = Policy.from_toml(policy_file) if policy_file else Policy()
+        policy = Policy.build(fail_on, max_retransmission_rate, max_handshake_rtt, require, base=policy)
+        select = Selection.build(flow_ids, hosts, ports, conn_states, anomaly_kinds, with_anomalies, head)
+    except PolicyError as exc:
+        _err(str(exc))
+        sys.exit(Exit.USAGE)
     try:
         reader = CaptureReader(capture)
     except CaptureError as exc:
@@ -72,23 +105,42 @@ def main(capture, fmt, limit, show_all, max_packets, flow_ids, no_notes, ladder,
         sys.exit(Exit.UNREADABLE)
     view = dict(limit=limit, max_packets=max_packets or None, notes=not no_notes, ascii=ascii_only,
                 unfold=unfold, lang=lang)
-    if ladder and fmt in ("rich", "text"):
+    if summary and fmt in ("rich", "text"):
+        fmt = "summary-" + fmt
+    elif ladder and fmt in ("rich", "text"):
         fmt = "ladder-" + fmt
-    renderer = _renderer(fmt, out, view)
-    az = Analyzer(keep_packets=True, grace=grace, idle=idle_timeout or None,
-                  ordered=capture != "-")
+    renderer = _renderer(fmt, out, view, with_packets=not summary)
+    junit = None
+    if junit_file:
+        from .render.junit import JunitReport
+        junit = JunitReport(capture)
+    # summary mode keeps no packets (faster, leaner) unless a rule's message needs them
+    keep = not summary or fmt in ("mermaid", "svg") or policy.active or junit is not None
+    az = Analyzer(keep_packets=keep, grace=grace,
+                  idle=idle_timeout or None, ordered=capture != "-")
+    violations = []
     code = Exit.OK
+
+    def emit(flow):
+        if not select(flow):
+            return
+        renderer.flow(flow)
+        found = policy.check(flow) if policy.active else []
+        violations.extend(found)
+        if junit is not None:
+            junit.flow(flow, found)
+
     try:
         try:
             for flow in az.run(reader):
-                if selected is None or flow.id in selected:
-                    renderer.flow(flow)
+                emit(flow)
         except KeyboardInterrupt:
             az.stats.interrupted = True
             for flow in az.flush():
-                if selected is None or flow.id in selected:
-                    renderer.flow(flow)
+                emit(flow)
             code = Exit.INTERRUPTED
+        if hasattr(renderer, "policy"):
+            renderer.policy(violations if policy.active else None)
         renderer.close(az.stats)
         out.flush()
     except CaptureError as exc:
@@ -97,21 +149,38 @@ def main(capture, fmt, limit, show_all, max_packets, flow_ids, no_notes, ladder,
     except BrokenPipeError:
         _quiet_broken_pipe()
         sys.exit(Exit.OK)
+    if junit is not None:
+        try:
+            junit.write(junit_file)
+        except OSError as exc:
+            _err(f"{junit_file}: cannot write the JUnit report ({exc.strerror or exc})")
     for w in az.stats.warnings:
         _err("warning: " + w.message)
         if code == Exit.OK and w.kind in ("truncated", "bad_record", "bad_block", "corrupt", "read_error"):
             code = Exit.PARTIAL
+    if policy.active:
+        for v in violations:
+            _err("policy: " + v.line())
+        if violations:
+            n = len({v.flow for v in violations})
+            _err(f"policy: {len(violations)} violation{'s' if len(violations) != 1 else ''} "
+                 f"in {n} connection{'s' if n != 1 else ''}")
+            if code in (Exit.OK, Exit.PARTIAL):
+                code = Exit.POLICY
     sys.exit(code)
 
 
-def _renderer(fmt, out, view):
+def _renderer(fmt, out, view, with_packets=True):
     """The renderer for a format. Each has .flow(flow) and .close(stats), and writes to `out`."""
     if fmt == "json":
         from .render.jsonout import JsonWriter
-        return JsonWriter(out)
+        return JsonWriter(out, with_packets=with_packets)
     if fmt == "jsonl":
         from .render.jsonout import JsonlWriter
-        return JsonlWriter(out)
+        return JsonlWriter(out, with_packets=with_packets)
+    if fmt in ("summary-rich", "summary-text"):
+        from .render.summary import SummaryRenderer
+        return SummaryRenderer(out, rich=fmt == "summary-rich")
     if fmt in ("ladder-rich", "ladder-text"):
         from .render.ladder import LadderRenderer
         return LadderRenderer(out, rich=fmt == "ladder-rich", **view)

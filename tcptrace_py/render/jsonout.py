@@ -126,6 +126,14 @@ def capture_dict(stats) -> dict:
     }
 
 
+def policy_dict(violations) -> dict | None:
+    if violations is None:
+        return None
+    return {"passed": not violations,
+            "violations": [{"flow": v.flow, "endpoints": v.endpoints, "rule": v.rule, "frame": v.frame,
+                            "message": v.message} for v in violations]}
+
+
 class JsonWriter:
     """Streams one JSON document: header, flows as they come, capture stats last."""
 
@@ -134,7 +142,12 @@ class JsonWriter:
         self.n = 0
         self.with_packets = with_packets
         self.totals: dict[str, int] = {}
+        self.verdict = None
         out.write('{"schema":%s,"flows":[' % _dumps(SCHEMA))
+
+    def policy(self, violations) -> None:
+        """Called before close() when a policy was checked."""
+        self.verdict = policy_dict(violations)
 
     def flow(self, flow) -> None:
         d = flow_dict(flow, self.with_packets)
@@ -143,8 +156,9 @@ class JsonWriter:
         self.n += 1
 
     def close(self, stats) -> None:
-        self.out.write('\n],"capture":%s,"totals":%s}\n' % (
-            _dumps(capture_dict(stats)), _dumps(self.totals)))
+        pol = ',"policy":%s' % _dumps(self.verdict) if self.verdict is not None else ""
+        self.out.write('\n],"capture":%s,"totals":%s%s}\n' % (
+            _dumps(capture_dict(stats)), _dumps(self.totals), pol))
 
 
 class JsonlWriter:
@@ -152,6 +166,10 @@ class JsonlWriter:
         self.out = out
         self.with_packets = with_packets
         self.totals: dict[str, int] = {}
+        self.verdict = None
+
+    def policy(self, violations) -> None:
+        self.verdict = policy_dict(violations)
 
     def flow(self, flow) -> None:
         w = self.out.write
@@ -167,6 +185,8 @@ class JsonlWriter:
     def close(self, stats) -> None:
         self.out.write('{"type":"capture",%s\n' % _dumps(capture_dict(stats))[1:])
         self.out.write('{"type":"totals",%s\n' % _dumps(self.totals)[1:])
+        if self.verdict is not None:
+            self.out.write('{"type":"policy",%s\n' % _dumps(self.verdict)[1:])
 
 
 def _add_totals(totals: dict, d: dict) -> None:

@@ -1,0 +1,52 @@
+"""--junit FILE: a JUnit XML report, one test case per connection, failures carrying rule and frame.
+
+Written as the common JUnit XML format that Jenkins, GitLab and GitHub test reporters read:
+<testsuite name tests failures errors skipped time timestamp hostname><properties/>
+<testcase name classname time><failure message type>details</failure></testcase>
+<system-out/><system-err/></testsuite>.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import socket
+from xml.sax.saxutils import escape, quoteattr
+
+from ..policy import endpoints
+
+
+class JunitReport:
+    def __init__(self, capture: str):
+        self.capture = capture
+        self.cases: list[str] = []
+        self.failures = 0
+        self.total_time = 0.0
+
+    def flow(self, flow, violations) -> None:
+        v = flow.ended
+        name = f"connection {flow.id}: {endpoints(flow)}"
+        cls = "tcpflow-explain." + os.path.basename(self.capture).replace(" ", "_")
+        dur = max(0.0, v.duration)
+        self.total_time += dur
+        head = f'  <testcase name={quoteattr(name)} classname={quoteattr(cls)} time="{dur:.6f}"'
+        if not violations:
+            self.cases.append(head + "/>")
+            return
+        self.failures += 1
+        first = violations[0]
+        msg = f"{first.rule}" + (f" at frame {first.frame}" if first.frame else "") + f": {first.message}"
+        body = "\n".join(x.line() for x in violations)
+        self.cases.append(f"{head}>\n    <failure message={quoteattr(msg)} type={quoteattr(first.rule)}>"
+                          f"{escape(body)}</failure>\n  </testcase>")
+
+    def write(self, path: str) -> None:
+        ts = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        host = socket.gethostname() or "localhost"
+        xml = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+               f'<testsuite name={quoteattr("tcpflow-explain " + self.capture)} tests="{len(self.cases)}" '
+               f'failures="{self.failures}" errors="0" skipped="0" time="{self.total_time:.6f}" '
+               f'timestamp="{ts}" hostname={quoteattr(host)}>\n  <properties/>\n'
+               + "".join(c + "\n" for c in self.cases)
+               + "  <system-out/>\n  <system-err/>\n</testsuite>\n")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(xml)
