@@ -118,6 +118,11 @@ class CaptureReader:
         self._src = self._open(path, stdin)
         self._kind = self._sniff()
 
+    @property
+    def offset(self) -> int:
+        """Bytes of the capture consumed so far (of the decompressed stream for gzip)."""
+        return self._src.offset
+
     def _sniff(self) -> str:
         """Decide the format from the first bytes, so a non-capture fails before any output."""
         src = self._src
@@ -132,6 +137,8 @@ class CaptureReader:
             self.format += "pcap"
             return "pcap"
         if head == PCAPNG_SHB:
+            if src.buf[src.pos + 8:src.pos + 12] not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                raise CaptureError(f"{self.path}: pcapng section header has a bad byte-order magic", "not_capture")
             self.format += "pcapng"
             return "pcapng"
         src.fill(64)
@@ -256,7 +263,6 @@ class CaptureReader:
         endian = "<"
         ifaces: list[tuple[int, float, float]] = []   # (linktype, seconds per unit, offset)
         frame = 0
-        first = True
         while True:
             if not src.fill(12):
                 if len(src.buf) - src.pos:
@@ -271,11 +277,8 @@ class CaptureReader:
                 elif bom == b"\x1a\x2b\x3c\x4d":
                     endian = ">"
                 else:
-                    if first:
-                        raise CaptureError(f"{self.path}: pcapng section header has a bad byte-order magic", "not_capture")
                     raise _Corrupt(f"section header at byte offset {src.offset} has a bad byte-order magic")
                 ifaces = []
-            first = False
             btype, blen = struct.unpack_from(endian + "II", buf, pos)
             if blen < 12 or blen % 4 or blen > MAX_BLOCK:
                 self.warnings.append(CaptureWarning(

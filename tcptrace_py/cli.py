@@ -130,15 +130,22 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
         if junit is not None:
             junit.flow(flow, found)
 
+    live = capture == "-"
+    bar = _progress(reader) if sys.stderr.isatty() and not live else None
     try:
         try:
-            for flow in az.run(reader):
+            for flow in az.run(reader, progress=bar.update if bar else None):
                 emit(flow)
+                if live:
+                    out.flush()   # a pipe from a running capture: show each connection as it ends
         except KeyboardInterrupt:
             az.stats.interrupted = True
             for flow in az.flush():
                 emit(flow)
             code = Exit.INTERRUPTED
+        if bar is not None:
+            bar.stop()
+            bar = None
         if hasattr(renderer, "policy"):
             renderer.policy(violations if policy.active else None)
         renderer.close(az.stats)
@@ -149,6 +156,9 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
     except BrokenPipeError:
         _quiet_broken_pipe()
         sys.exit(Exit.OK)
+    finally:
+        if bar is not None:
+            bar.stop()
     if junit is not None:
         try:
             junit.write(junit_file)
@@ -195,6 +205,41 @@ def _renderer(fmt, out, view, with_packets=True):
         return RichRenderer(limit=view["limit"], max_packets=view["max_packets"], notes=view["notes"])
     from .render.text import TextRenderer
     return TextRenderer(out, limit=view["limit"], max_packets=view["max_packets"], notes=view["notes"])
+
+
+class _Progress:
+    """A rich progress bar on stderr: bytes read of the file's size, packets/s, connections seen."""
+
+    def __init__(self, reader):
+        from rich.console import Console
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+        self.p = Progress(TextColumn("[bold]reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                          TextColumn("{task.fields[pps]} packets/s, {task.fields[flows]} connections"),
+                          TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        self.task = self.p.add_task("read", total=reader.size, pps="-", flows=0)
+        self.started = False
+        self.t0 = None
+
+    def update(self, frames, offset, flows):
+        import time
+        now = time.monotonic()
+        if self.t0 is None:
+            self.t0 = now
+            self.p.start()
+            self.started = True
+            return
+        pps = f"{frames / (now - self.t0):,.0f}" if now > self.t0 else "-"
+        self.p.update(self.task, completed=offset, pps=pps, flows=flows)
+
+    def stop(self):
+        if self.started:
+            self.p.stop()
+            self.started = False
+
+
+def _progress(reader):
+    return _Progress(reader)
 
 
 def _quiet_broken_pipe() -> None:

@@ -49,7 +49,8 @@ class Analyzer:
         self.reorder_limit = reorder_limit
         self._held: list[tuple[int, Flow]] = []
 
-    def run(self, reader: CaptureReader):
+    def run(self, reader: CaptureReader, progress=None, every: int = 20000):
+        """Yield finished flows. `progress(frames, bytes_read, flows_seen)` is called every `every` frames."""
         st = self.stats
         st.path = reader.path
         decode = self.decoder.decode
@@ -61,6 +62,8 @@ class Analyzer:
         try:
             for frame, ts, lt, buf, off, caplen, wire in reader:
                 frames = frame
+                if progress is not None and not frame % every:
+                    progress(frame, reader.offset, self.table.next_id - 1)
                 lts[lt] = lts.get(lt, 0) + 1
                 pkt = decode(frame, ts, lt, buf, off, caplen, wire)
                 if pkt is None:
