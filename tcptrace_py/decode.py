@@ -30,7 +30,8 @@ ETHERTYPE_NAMES = {0x0806: "ARP", 0x8035: "RARP", 0x88CC: "LLDP", 0x888E: "EAPOL
                    0x8847: "MPLS", 0x8848: "MPLS", 0x88E5: "MACsec", 0x8906: "FCoE", 0x9000: "loopback test"}
 IP_PROTO_NAMES = {1: "ICMP", 2: "IGMP", 17: "UDP", 47: "GRE", 50: "ESP", 51: "AH", 58: "ICMPv6",
                   89: "OSPF", 103: "PIM", 112: "VRRP", 132: "SCTP", 136: "UDP-Lite", 59: "IPv6 no next header"}
-IPV6_EXT = {0, 43, 60, 135, 139, 140}   # hop-by-hop, routing, destination options, mobility, HIP, shim6
+IPV6_EXT = {0, 43, 60, 135, 139, 140}
+MAX_FRAG_DATAGRAMS = 1024   # hop-by-hop, routing, destination options, mobility, HIP, shim6
 
 # Where the network layer starts, per link type. Each handler returns
 # (offset of the IP header, ethertype-like protocol) or (None, reason).
@@ -175,6 +176,7 @@ class Decoder:
     def __init__(self) -> None:
         self.skipped = SkipReport()
         self.tcp = 0
+        self.frags: dict[tuple, list] = {}
 
     def decode(self, frame: int, ts: float, lt: int, buf, off: int, caplen: int, wirelen: int):
         end = off + caplen
@@ -213,9 +215,6 @@ class Decoder:
         if o + ihl > end:
             self.skipped.count(self.skipped.undecodable, "truncated IPv4 header", frame)
             return None
-        if frag & 0x3FFF:
-            self.skipped.count(self.skipped.not_tcp, "IPv4 fragment", frame)
-            return None
         if tot == 0 or tot > wire_avail:
             # 0: TSO, the NIC fills the length in; longer than the frame on the wire: the frame
             # was cut in transit, so only what was on the wire counts (as tshark does)
@@ -223,6 +222,13 @@ class Decoder:
         if tot < ihl:
             self.skipped.count(self.skipped.undecodable, "bad IPv4 total length", frame)
             return None
+        src, dst = buf[o + 12:o + 16], buf[o + 16:o + 20]
+        if frag & 0x3FFF:   # a fragment: keep it until the datagram is whole
+            whole = self._fragment((4, src + dst, ipid, proto), (frag & 0x1FFF) * 8, frag & 0x2000,
+                                   buf[o + ihl:min(o + tot, end)], tot - ihl, frame)
+            if whole is None:
+                return None
+            buf, o, ihl, end, tot = whole, 0, 0, len(whole), len(whole)
         if proto != 6:
             if proto in (4, 41) and depth < 4:
                 return (self._ip4 if proto == 4 else self._ip6)(frame, ts, buf, o + ihl, end, tot - ihl, depth + 1)
@@ -232,8 +238,7 @@ class Decoder:
                     return inner
             self.skipped.count(self.skipped.not_tcp, IP_PROTO_NAMES.get(proto, "IP protocol %d" % proto), frame)
             return None
-        return self._tcp(frame, ts, buf, o + ihl, end, tot - ihl, buf[o + 12:o + 16], buf[o + 16:o + 20],
-                         ipid, ttl, False)
+        return self._tcp(frame, ts, buf, o + ihl, end, tot - ihl, src, dst, ipid, ttl, False)
 
     def _ip6(self, frame, ts, buf, o, end, wire_avail, depth=0):
         if end - o < 40:
@@ -256,10 +261,17 @@ class Decoder:
                 return None
             if nxt == 44:  # fragment header
                 fo = _H(buf, p + 2)[0]
-                if fo & 0xFFF9:  # offset != 0 or more fragments
-                    self.skipped.count(self.skipped.not_tcp, "IPv6 fragment", frame)
-                    return None
                 nxt = buf[p]
+                if fo & 0xFFF9:  # offset != 0 or more fragments: keep it until the datagram is whole
+                    plen_all = (plen or wire_avail - 40) - (p + 8 - o - 40)
+                    whole = self._fragment((6, src + dst, _I(buf, p + 4)[0], nxt), fo & 0xFFF8, fo & 1,
+                                           buf[p + 8:min(p + 8 + plen_all, end)], plen_all, frame)
+                    if whole is None:
+                        return None
+                    # go on in the reassembled payload, as if it followed a bare IPv6 header
+                    buf, end, p, o = whole, len(whole), 0, -40
+                    plen, wire_avail = len(whole), len(whole) + 40
+                    continue
                 p += 8
                 continue
             hlen = (buf[p + 1] + 2) * 4 if nxt == 51 else (buf[p + 1] + 1) * 8
@@ -285,6 +297,51 @@ class Decoder:
             self.skipped.count(self.skipped.not_tcp, IP_PROTO_NAMES.get(nxt, "IP protocol %d" % nxt), frame)
             return None
         return self._tcp(frame, ts, buf, p, end, plen - ext, src, dst, None, hlim, True)
+
+    def _fragment(self, key, offset, more, data, length, frame):
+        """Collect one IP fragment; return the whole payload when the last piece arrives.
+
+        Bounded: at most MAX_FRAG_DATAGRAMS datagrams wait at once (the oldest is dropped) and a
+        datagram may not exceed 64 KiB; a fragment cut by the snaplen makes its datagram incomplete.
+        """
+        fr = self.frags
+        ent = fr.get(key)
+        if ent is None:
+            if len(fr) >= MAX_FRAG_DATAGRAMS:
+                fr.pop(next(iter(fr)))
+            ent = fr[key] = [{}, None, True]          # pieces by offset, total length, complete
+        pieces = ent[0]
+        if len(data) < length:
+            ent[2] = False
+        if offset + length > 65535 + 8:
+            fr.pop(key, None)
+            self.skipped.count(self.skipped.undecodable, "oversized IP fragment", frame)
+            return None
+        pieces[offset] = data
+        if not more:
+            ent[1] = offset + length
+        self.skipped.count(self.skipped.not_tcp, "IP fragment (reassembled)", frame)
+        total = ent[1]
+        if total is None:
+            return None
+        have = 0
+        for off in sorted(pieces):
+            if off > have:
+                return None                           # a hole: wait for more
+            have = max(have, off + len(pieces[off]))
+        if have < total:
+            return None
+        del fr[key]
+        if not ent[2]:
+            self.skipped.count(self.skipped.undecodable, "IP fragment cut by the snaplen", frame)
+            return None
+        whole = bytearray(total)
+        for off in sorted(pieces):
+            piece = pieces[off][:total - off]
+            whole[off:off + len(piece)] = piece
+        # the frame that completes the datagram carries the segment (as tshark shows it)
+        self.skipped.not_tcp["IP fragment (reassembled)"] -= 1
+        return bytes(whole)
 
     def _l2tp(self, frame, ts, buf, u, end, depth):
         """IP carried in L2TPv2 (UDP port 1701) over PPP; False when the UDP datagram is not that."""
