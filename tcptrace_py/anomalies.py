@@ -144,31 +144,40 @@ def finish_flow(flow) -> None:
     """Flow-level anomalies, once the connection is over (or the capture ended)."""
     o, r = flow.ends
     add = flow.anomalies.append
-    if o.syn_frame is not None and r.syn_frame is None and r.rst_frame is None:
+    unanswered = o.syn_frame is not None and r.syn_frame is None and r.rst_frame is None and not r.sent_any
+    if unanswered:
         add(Anomaly("syn_unanswered", o.syn_frame,
                     f"the client's SYN (frame {o.syn_frame}) got no SYN-ACK by the end of the capture"
                     + (f" ({o.pkts} SYNs sent)" if o.pkts > 1 else ""), 0, "error"))
-    if (r.syn_frame is not None and o.syn_frame is not None and r.state == State.SYN_RECEIVED
-            and flow.irtt is None and o.rst_frame is None):
-        add(Anomaly("synack_unanswered", r.syn_frame,
-                    f"the server's SYN-ACK (frame {r.syn_frame}) was never acknowledged: "
+    if (r.synack_frame is not None and not r.syn_acked and o.rst_frame is None and r.rst_frame is None):
+        add(Anomaly("synack_unanswered", r.synack_frame,
+                    f"the server's SYN-ACK (frame {r.synack_frame}) was never acknowledged: "
                     "the handshake's final ACK never came", 1, "error"))
     for d, (e, peer) in enumerate(((o, r), (r, o))):
-        who = "client" if d == 0 else "server"
-        if e.rst_frame is None and peer.rst_frame is None and peer.sent_any and e.nextseq is not None:
-            hi = peer.lastack
-            fin_pending = e.fin_seq is not None and (hi is None or not seq_gt(hi, e.fin_seq))
-            data_end = e.fin_seq if e.fin_seq is not None else e.nextseq
-            if hi is not None and seq_gt(data_end, hi) and peer.lastack_ts >= 0:
-                n = (data_end - hi) & M
-                if n and n < 0x80000000 and (peer.last_ts or 0) >= (e.last_ts or 0) - 1e-9:
-                    add(Anomaly("data_unacked", e.nextseq_frame,
-                                f"{n} bytes the {who} sent were never acknowledged, "
-                                f"though the {'server' if d == 0 else 'client'} was seen after they were sent", d))
-            if fin_pending and e.fin_frame is not None and (peer.last_ts or 0) >= (e.last_ts or 0):
-                add(Anomaly("fin_unacked", e.fin_frame,
-                            f"the {who}'s FIN (frame {e.fin_frame}) was never acknowledged", d))
-    if flow.open_at_end():
+        who, other = ("client", "server") if d == 0 else ("server", "client")
+        if e.rst_frame is not None or peer.rst_frame is not None or e.nextseq is None or peer.max_ack is None:
+            continue
+        hi = peer.max_ack
+        data_end = e.fin_seq if e.fin_seq is not None else e.nextseq
+        if seq_gt(data_end, hi) and (peer.last_ts or 0) > e.nextseq_ts:
+            n = (data_end - hi) & M
+            if n < 0x80000000:
+                add(Anomaly("data_unacked", e.nextseq_frame,
+                            f"{n} bytes the {who} sent were never acknowledged, though the {other} "
+                            f"was seen after they were sent", d))
+        if (e.fin_seq is not None and not seq_gt(hi, e.fin_seq) and e.fin_ts is not None
+                and (peer.last_ts or 0) > e.fin_ts):
+            add(Anomaly("fin_unacked", e.fin_frame,
+                        f"the {who}'s FIN (frame {e.fin_frame}) was never acknowledged, though the "
+                        f"{other} was seen afterwards", d))
+    for frame, d, ack in flow.unsent_acks or ():
+        peer = flow.ends[1 - d]
+        if peer.nextseq is None or seq_gt(ack, peer.nextseq):
+            who, other = ("client", "server") if d == 0 else ("server", "client")
+            add(Anomaly("ack_of_unsent", frame,
+                        f"the {who} acknowledges byte {(ack - 1 - (peer.base or 0)) & M} and before, "
+                        f"beyond anything the {other} was seen to send (not explained by a capture gap)", d))
+    if flow.open_at_end() and not unanswered:
         st = f"client {o.state.value}, server {r.state.value}"
         add(Anomaly("not_closed", flow.last_frame,
                     f"the capture ended with the connection still open ({st})", None))
@@ -189,8 +198,16 @@ def check_packet(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint, before) -> Non
                 "no flags at all (null scan)" if f == 0 else "FIN, PSH and URG (Xmas scan)")
         pkt.add_anomaly("invalid_flags", what)
     analyze_segment(pkt, snd, rcv, flow.first_rtt)
+    refine(flow, pkt, snd, rcv)
     if f & SYN and pkt.len and not _has_tfo(pkt):
         pkt.add_anomaly("syn_with_data", pkt.len)
+    if (f & ACK and rcv.sent_any and rcv.nextseq is not None and seq_gt(pkt.ack_raw, rcv.nextseq)
+            and not f & RST):
+        cands = flow.unsent_acks
+        if cands is None:
+            cands = flow.unsent_acks = []
+        if len(cands) < 8 and not any(c[1] == pkt.dir for c in cands):
+            cands.append((pkt.frame, pkt.dir, pkt.ack_raw))   # decided at the end: a gap, or not
     if f & RST:
         d = pkt.dir
         sender_before = before[d]
@@ -204,6 +221,102 @@ def check_packet(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint, before) -> Non
             pkt.add_anomaly("data_after_rst", rst)
         if snd.fin_seq is not None and seq_gt((pkt.seq + pkt.len) & M, snd.fin_seq):
             pkt.add_anomaly("data_after_fin", snd.fin_frame)
+
+
+RETRANS_KINDS = ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order")
+MAX_SIGS = 256
+
+
+def refine(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint) -> None:
+    """Where the capture holds the evidence, correct tshark's label (README, "Where we differ").
+
+    * duplicate: the same segment twice — same seq, ack, length, flags, window, IP ID, TCP
+      options (so the same timestamp value) and checksum (so the same bytes) — was copied by the
+      network, not resent by the host
+      (a host's retransmission gets a new IP ID on Linux, and a new TSval). tshark calls the copy a
+      retransmission (or a duplicate ACK). With an IP ID of 0 and no timestamps the copy cannot be
+      told from a retransmission: the label stays and the note says it is ambiguous.
+    * zero_window_probe: Linux probes a zero window with a segment one byte below the next
+      sequence number, which tshark takes for a keep-alive; when the peer's last advertised window
+      was 0, it is a zero-window probe (and its answer a probe ACK).
+    * a segment tshark calls out-of-order although the capture already saw it (same sequence
+      range, from the same sender) was sent again, not reordered: seen at the sender, it is a
+      (fast, when duplicate ACKs or SACK blocks asked for it) retransmission.
+    """
+    an = pkt.anomalies
+    n = pkt.len
+    if pkt.ip_id != snd.last_ipid:
+        if snd.last_ipid is not None:
+            snd.ipid_varies = True
+        snd.last_ipid = pkt.ip_id
+    if n or pkt.flags & (SYN | FIN):
+        key = (pkt.seq, n, pkt.flags & (SYN | FIN | RST))
+        sigs = snd.sigs
+        if sigs is None:
+            sigs = snd.sigs = {}
+        prev = sigs.get(key)
+        if prev is not None and an:
+            if any(k in an for k in RETRANS_KINDS):
+                same = prev[1] == (pkt.ack_raw, pkt.win_raw, pkt.ip_id, pkt.options, pkt.csum)
+                if same and _relabel_duplicate(pkt, snd, an, prev[0], pkt.ts - prev[2]):
+                    return
+            if "out_of_order" in an:
+                # we saw this very segment before: the sender sent it again, it is no late arrival
+                an["fast_retransmission" if rcv.dupacks >= 2 or _sacked_above(pkt, rcv)
+                   else "retransmission"] = an.pop("out_of_order")
+                pkt.info = ("resent_not_reordered", prev[0])
+        sigs[key] = (pkt.frame, (pkt.ack_raw, pkt.win_raw, pkt.ip_id, pkt.options, pkt.csum), pkt.ts)
+        if len(sigs) > MAX_SIGS:
+            del sigs[next(iter(sigs))]
+    elif pkt.flags & ACK and not pkt.flags & RST:
+        sig = (pkt.seq, pkt.ack_raw, pkt.flags, pkt.win_raw, pkt.ip_id, pkt.options, pkt.csum)
+        last = snd.last_ack_sig
+        if last is not None and last[0] == sig and an and "duplicate_ack" in an:
+            _relabel_duplicate(pkt, snd, an, last[1], pkt.ts - last[2])
+        snd.last_ack_sig = (sig, pkt.frame, pkt.ts)
+    if an:
+        if "keep_alive" in an and rcv.window == 0:
+            del an["keep_alive"]
+            an["zero_window_probe"] = "linux"
+            snd.lastsegflags = ZWP
+        elif "keep_alive_ack" in an and rcv.lastsegflags & ZWP:
+            del an["keep_alive_ack"]
+            an["zero_window_probe_ack"] = None
+    snd.last_opts = pkt.options
+
+
+def _relabel_duplicate(pkt: Packet, snd: Endpoint, an: dict, first: int, dt: float) -> bool:
+    """Relabel a copy as `duplicate` when the evidence decides it; True if relabelled.
+
+    Decisive: the same non-zero IPv4 ID from a sender whose IDs change from packet to packet
+    (so it gives every packet it sends a new one), or the same TCP timestamp value more than 2 ms
+    later (the timestamp clock ticks at least every millisecond on the systems that send it) —
+    and no more than an MSL (2 minutes) apart, since no copy outlives that in the network.
+    Otherwise the copy could be a quick resend: the label stays, and the explanation says it
+    cannot be told apart.
+    """
+    certain = dt <= 120.0 and ((bool(pkt.ip_id) and snd.ipid_varies)
+                               or (dt > 0.002 and bool(pkt.options) and b"\x08\x0a" in pkt.options))
+    if not certain:
+        pkt.info = ("maybe_duplicate", first)
+        return False
+    for k in RETRANS_KINDS + ("duplicate_ack",):
+        an.pop(k, None)
+    an["duplicate"] = first
+    pkt.info = ("duplicate", first)
+    return True
+
+
+def _sacked_above(pkt: Packet, rcv: Endpoint) -> bool:
+    """The receiver's last SACK blocks report data above this segment, and this segment is
+    at or above its cumulative ACK: the segment fills a hole the receiver asked for."""
+    if not rcv.last_opts or rcv.lastack is None:
+        return False
+    from .decode import option_value
+    blocks = option_value(rcv.last_opts, "sack")
+    if not blocks or blocks is True:
+        return False
+    return seq_ge(pkt.seq, rcv.lastack) and any(seq_gt(left, pkt.seq) for left, _ in blocks)
 
 
 def _has_tfo(pkt: Packet) -> bool:

@@ -21,7 +21,7 @@ from .records import Packet, SkipReport
 
 _H = struct.Struct("!H").unpack_from
 _I = struct.Struct("!I").unpack_from
-_TCP = struct.Struct("!HHIIHH").unpack_from
+_TCP = struct.Struct("!HHIIHHH").unpack_from
 _IP4 = struct.Struct("!BxHHHBB").unpack_from   # ver_ihl, tot_len, id, frag, ttl, proto
 
 ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
@@ -370,7 +370,7 @@ class Decoder:
         if end - t < 20:
             self.skipped.count(self.skipped.undecodable, "truncated TCP header", frame)
             return None
-        sport, dport, seq, ack, offfl, win = _TCP(buf, t)
+        sport, dport, seq, ack, offfl, win, csum = _TCP(buf, t)
         doff = (offfl >> 12) * 4
         if doff < 20:
             self.skipped.count(self.skipped.undecodable, "bad TCP data offset", frame)
@@ -384,7 +384,7 @@ class Decoder:
         cut = opt_end + length > end
         self.tcp += 1
         return Packet(frame, ts, src, dst, sport, dport, seq, ack, offfl & 0x1FF, win, length, doff,
-                      options, ipid, ttl, cut, v6)
+                      options, ipid, ttl, cut, v6, csum)
 
 
 def _jumbo(buf, p, end):

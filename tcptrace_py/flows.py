@@ -26,7 +26,7 @@ class Flow:
     __slots__ = ("id", "key", "orig", "resp", "ends", "packets", "keep", "first_ts", "last_ts",
                  "first_frame", "last_frame", "oriented_by", "init_states", "anomalies", "irtt",
                  "close_ts", "zeek", "npkts", "reused_from", "ended", "counts", "syn_ack_rtt",
-                 "ack_rtt", "first_fin_dir", "rst_dir", "ts_mru_syn", "first_rtt")
+                 "ack_rtt", "first_fin_dir", "rst_dir", "ts_mru_syn", "first_rtt", "unsent_acks")
 
     def __init__(self, fid: int, key, pkt: Packet, keep: bool):
         self.id = fid
@@ -67,6 +67,7 @@ class Flow:
         self.rst_dir = None
         self.ts_mru_syn = None    # most recent pure SYN (Wireshark's out-of-order threshold)
         self.first_rtt = None     # SYN -> first ACK, either direction
+        self.unsent_acks = None   # ACKs beyond what the peer was seen to send, checked at the end
 
     def open_at_end(self) -> bool:
         o, r = self.ends

@@ -133,6 +133,7 @@ class Analyzer:
         if prev is not None and pkt.flags & 0x12 == 0x02:
             close_ts, old_id = prev
             flow.reused_from = old_id
+            pkt.add_anomaly("reused_ports", old_id)
             if pkt.ts - close_ts < TWO_MSL:
                 pkt.add_anomaly("time_wait_reuse", (old_id, pkt.ts - close_ts))
 

@@ -61,21 +61,21 @@ class Packet:
     """One TCP segment as captured, plus what the analysis says about it.
 
     Filled by decode: frame, ts, src, dst, sport, dport, seq, ack_raw, flags,
-    win_raw, len, hdr_len, options, ip_id, ttl, cut, wire_len.
+    win_raw, len, hdr_len, options, ip_id, ttl, cut, ipv6, csum.
     Filled by flows/tracker: flow, dir, rseq, rack, win, states, phase,
     anomalies, ref (frame numbers or values the explanation mentions).
     """
 
     __slots__ = (
         "frame", "ts", "src", "dst", "sport", "dport", "seq", "ack_raw", "flags",
-        "win_raw", "len", "hdr_len", "options", "ip_id", "ttl", "cut", "ipv6",
+        "win_raw", "len", "hdr_len", "options", "ip_id", "ttl", "cut", "ipv6", "csum",
         # analysis
         "flow", "dir", "rseq", "rack", "win", "orig_state", "resp_state", "phase",
         "event", "anomalies", "info",
     )
 
     def __init__(self, frame, ts, src, dst, sport, dport, seq, ack_raw, flags,
-                 win_raw, length, hdr_len, options, ip_id, ttl, cut, ipv6):
+                 win_raw, length, hdr_len, options, ip_id, ttl, cut, ipv6, csum=0):
         self.frame = frame
         self.ts = ts
         self.src = src
@@ -93,6 +93,7 @@ class Packet:
         self.ttl = ttl
         self.cut = cut
         self.ipv6 = ipv6
+        self.csum = csum        # TCP checksum: tells copies of the same bytes from resends
         self.flow = None
         self.dir = 0
         self.rseq = 0

@@ -28,10 +28,12 @@ class Verdict:
 def summarize(flow) -> Verdict:
     o, r = flow.ends
     if o.syn_frame is not None and r.syn_frame is not None:
-        opened = "handshake" if flow.irtt is not None or (o.data_pkts and r.sent_any) else "handshake_no_ack"
+        opened = "handshake" if flow.irtt is not None else "handshake_no_ack"
     elif o.syn_frame is not None:
-        if r.rst_frame is not None:
+        if r.rst_frame is not None and r.synack_frame is None and r.bytes == 0:
             opened = "refused"
+        elif r.sent_any:
+            opened = "partial_handshake"     # the server answered, but its SYN-ACK was not captured
         else:
             opened = "syn_unanswered"
     elif r.syn_frame is not None:

@@ -46,10 +46,14 @@ for _s in State:
 for _s in (S.CLOSED, S.LISTEN, S.UNKNOWN, S.SYN_SENT):
     SENDER[(_s, "SYN")] = S.SYN_SENT
 for _s in (S.CLOSED, S.LISTEN, S.UNKNOWN, S.SYN_SENT, S.SYN_RECEIVED, S.ESTABLISHED):
-    SENDER[(_s, "SYNACK")] = S.SYN_RECEIVED   # ESTABLISHED: it repeats its SYN-ACK, so our ACK never reached it
+    SENDER[(_s, "SYNACK")] = S.SYN_RECEIVED
+    SENDER[(_s, "SYNACK_AGAIN")] = S.SYN_RECEIVED  # ESTABLISHED: it repeats its SYN-ACK, our ACK never reached it
+# ... except a first SYN-ACK from an endpoint that is already ESTABLISHED: in a simultaneous open it
+# answers the peer's SYN after the peer's SYN-ACK completed its own side
+SENDER[(S.ESTABLISHED, "SYNACK")] = S.ESTABLISHED
 SENDER.update({
     (S.SYN_RECEIVED, "SYN"): S.SYN_RECEIVED,
-    (S.ESTABLISHED, "SYN"): S.ESTABLISHED,     # a late copy of the SYN
+    (S.ESTABLISHED, "SYN"): S.SYN_SENT,       # it sends its SYN again: our SYN-ACK never reached it
     (S.UNKNOWN, "ACK"): S.UNKNOWN,
     (S.UNKNOWN, "FIN"): S.FIN_WAIT_1,
     (S.SYN_RECEIVED, "ACK"): S.SYN_RECEIVED,  # e.g. a TFO server sending data before the final ACK
@@ -71,10 +75,17 @@ SENDER.update({
     (S.TIME_WAIT, "FIN"): S.TIME_WAIT,
     (S.CLOSED, "ACK"): S.CLOSED,             # after a reset: reported by the anomaly detectors
     (S.CLOSED, "FIN"): S.CLOSED,
+    (S.CLOSED, "FIN_RESENT"): S.LAST_ACK,     # closed by our ACK, yet it sends its FIN again: the ACK was lost
+    (S.SYN_SENT, "ACK"): S.ESTABLISHED,       # it acknowledges: a SYN-ACK reached it that the capture missed
+    (S.LISTEN, "ACK"): S.ESTABLISHED,         # a server seen first sending: its SYN-ACK was not captured
+    (S.LISTEN, "FIN"): S.FIN_WAIT_1,
 })
 for (_s, _e), _t in list(SENDER.items()):
     if _e == "FIN":
         SENDER.setdefault((_s, "FIN_CROSSING"), _t)
+    if _e == "ACK":
+        SENDER.setdefault((_s, "NOACK"), _t)
+SENDER[(S.SYN_SENT, "NOACK")] = S.SYN_SENT
 
 # receiver, stage 1 (what the ACK field acknowledges): "ACKSYN", "ACKFIN"
 RECV_ACK: dict[tuple[State, str], State] = {
@@ -132,6 +143,7 @@ class Endpoint:
         # counts
         "pkts", "bytes", "data_pkts", "last_ts", "first_ts", "sent_any", "seg_times",
         "max_win", "zero_windows", "retrans", "retrans_bytes", "is_first_ack",
+        "sigs", "last_ack_sig", "last_opts", "synack_frame", "max_ack", "syn_acked", "fin_ts", "last_ipid", "ipid_varies",
     )
 
     def __init__(self, state: State):
@@ -172,6 +184,15 @@ class Endpoint:
         self.retrans = 0
         self.retrans_bytes = 0
         self.is_first_ack = False
+        self.sigs = None          # recent data segments' signatures -> frame (network duplicates)
+        self.last_ack_sig = None  # the last pure ACK's signature and frame
+        self.last_opts = b""      # options of the last segment (SACK blocks for the peer's analysis)
+        self.synack_frame = None  # this endpoint's first SYN-ACK
+        self.max_ack = None       # highest ACK it sent with the ACK flag on
+        self.syn_acked = False    # the peer acknowledged this endpoint's SYN
+        self.fin_ts = None
+        self.last_ipid = None
+        self.ipid_varies = False
 
 
 def seq_gt(a: int, b: int) -> bool:
@@ -184,17 +205,21 @@ def seq_ge(a: int, b: int) -> bool:
     return ((a - b) & M) < 0x80000000
 
 
-def sender_event(pkt: Packet, peer: Endpoint) -> str:
+def sender_event(pkt: Packet, snd: Endpoint, peer: Endpoint) -> str:
     f = pkt.flags
     if f & RST:
         return "RST"
     if f & SYN:
-        return "SYNACK" if f & ACK else "SYN"
+        if f & ACK:
+            return "SYNACK_AGAIN" if snd.synack_frame is not None and snd.synack_frame != pkt.frame else "SYNACK"
+        return "SYN"
     if f & FIN:
+        if snd.state is S.CLOSED and snd.rst_frame is None and peer.rst_frame is None:
+            return "FIN_RESENT"
         if peer.fin_seq is not None and not (f & ACK and seq_gt(pkt.ack_raw, peer.fin_seq)):
             return "FIN_CROSSING"
         return "FIN"
-    return "ACK"
+    return "ACK" if f & ACK or snd.state is not S.SYN_SENT else "NOACK"
 
 
 def ack_event(pkt: Packet, rcv: Endpoint) -> str | None:
@@ -212,12 +237,15 @@ def ack_event(pkt: Packet, rcv: Endpoint) -> str | None:
 def transition(sender: Endpoint, receiver: Endpoint, pkt: Packet) -> str | None:
     """Apply one segment to both endpoints; return an 'unexpected' note or None."""
     problem = None
-    ev = sender_event(pkt, receiver)
+    ev = sender_event(pkt, sender, receiver)
     new = SENDER.get((sender.state, ev))
     if new is None:
         problem = f"{sender.state.value} did not expect to send {_EVENT_WORDS[ev]}"
     else:
         sender.state = new
+    if (receiver.state is S.LISTEN and pkt.flags & ACK and sender.state is S.ESTABLISHED
+            and receiver.isn is None and not pkt.flags & (SYN | RST)):
+        receiver.state = S.ESTABLISHED      # its SYN-ACK was not captured; this ACK completes it
     aev = ack_event(pkt, receiver)
     if aev is not None:
         nxt = RECV_ACK.get((receiver.state, aev))
@@ -235,8 +263,9 @@ def transition(sender: Endpoint, receiver: Endpoint, pkt: Packet) -> str | None:
     return problem
 
 
-_EVENT_WORDS = {"SYN": "a SYN", "SYNACK": "a SYN-ACK", "FIN": "a FIN", "FIN_CROSSING": "a FIN",
-                "RST": "a RST", "ACK": "a segment"}
+_EVENT_WORDS = {"SYN": "a SYN", "SYNACK": "a SYN-ACK", "SYNACK_AGAIN": "a SYN-ACK", "FIN": "a FIN",
+                "FIN_CROSSING": "a FIN", "FIN_RESENT": "a FIN", "RST": "a RST", "ACK": "a segment",
+                "NOACK": "a segment without ACK"}
 
 
 # --- the per-packet step -----------------------------------------------------------
@@ -270,6 +299,8 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
             pkt.add_anomaly("reused_ports", flow.id)
         elif snd.base is not None and not f & ACK:
             snd.nextseq = snd.maxseqtobeacked      # the same SYN again: back to the last contiguous point
+        if f & ACK and snd.synack_frame is None:
+            snd.synack_frame = pkt.frame
         if snd.syn_frame is None:
             snd.isn = pkt.seq
             snd.syn_frame = pkt.frame
@@ -295,6 +326,7 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
             snd.fin_seq = fs
             if snd.fin_frame is None:
                 snd.fin_frame = pkt.frame
+                snd.fin_ts = ts
                 if flow.first_fin_dir is None:
                     flow.first_fin_dir = d
     if f & RST and snd.rst_frame is None:
@@ -303,14 +335,19 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
             flow.rst_dir = d
 
     before = (flow.ends[0].state, flow.ends[1].state)
-    rcv_before = rcv.state
     problem = transition(snd, rcv, pkt)
     if problem is not None:
         pkt.add_anomaly("unexpected_segment", problem)
-    if (rcv_before is State.SYN_RECEIVED and rcv.state is State.ESTABLISHED and d == 0
-            and flow.irtt is None and snd.syn_ts is not None):
-        # handshake RTT from the SYN that was answered (the last one), as Wireshark's iRTT
-        flow.irtt = ts - (flow.ts_mru_syn if flow.ts_mru_syn is not None else snd.syn_ts)
+    if f & ACK:
+        a = pkt.ack_raw
+        if snd.max_ack is None or seq_gt(a, snd.max_ack):
+            snd.max_ack = a
+        if not rcv.syn_acked and rcv.isn is not None and seq_gt(a, rcv.isn) and not f & RST:
+            rcv.syn_acked = True
+            if snd.syn_acked and flow.irtt is None and flow.ends[0].syn_ts is not None:
+                # both SYNs acknowledged: the handshake is complete. Its RTT counts from the SYN
+                # that was answered (the last one), as Wireshark's iRTT does.
+                flow.irtt = ts - (flow.ts_mru_syn if flow.ts_mru_syn is not None else flow.ends[0].syn_ts)
     pkt.orig_state = flow.ends[0].state
     pkt.resp_state = flow.ends[1].state
 
