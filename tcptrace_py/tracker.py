@@ -352,6 +352,7 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
     pkt.resp_state = flow.ends[1].state
 
     analyze(flow, pkt, snd, rcv, before)
+    zeek_update(flow, pkt, d)
     if f & SYN:
         # window scaling as Wireshark settles it (docs/reference/tshark-tcp-analysis.md, section 4)
         snd.is_first_ack = True

@@ -80,6 +80,7 @@ def anomaly_list(flow) -> list[dict]:
 def flow_dict(flow, with_packets: bool = True, notes: bool = True) -> dict:
     v = flow.ended
     o, r = flow.ends
+    z = flow.zeek   # Zeek's view (zeek.py): sizes in Zeek's orientation, None where conn.log has '-'
     d = {
         "id": flow.id,
         "orig": endpoint(flow.orig),
@@ -101,6 +102,9 @@ def flow_dict(flow, with_packets: bool = True, notes: bool = True) -> dict:
         "resp_pkts": v.resp_pkts,
         "orig_bytes": v.orig_bytes,
         "resp_bytes": v.resp_bytes,
+        "zeek_orig_bytes": z.orig_bytes if z is not None else None,
+        "zeek_resp_bytes": z.resp_bytes if z is not None else None,
+        "missed_bytes": z.missed_bytes if z is not None else 0,
         "anomaly_counts": v.anomaly_counts,
         "anomalies": anomaly_list(flow),
         "reuses": flow.reused_from if isinstance(flow.reused_from, int) else None,
