@@ -135,6 +135,13 @@ class CaptureReader:
             if len(src.buf) - src.pos < 24:
                 raise CaptureError(f"{self.path}: pcap file header is cut off ({len(src.buf)} bytes)", "not_capture")
             self.format += "pcap"
+            endian = PCAP_MAGIC[head][0]
+            linktype = struct.unpack_from(endian + "I", src.buf, src.pos + 20)[0] & 0x0FFFFFFF
+            from .decode import LINK_TYPES, link_name
+            if linktype not in LINK_TYPES:
+                raise CaptureError(f"{self.path}: unsupported link type: {link_name(linktype)} "
+                                   f"(supported: {', '.join(sorted({n for n, _ in LINK_TYPES.values()}))})",
+                                   "unsupported")
             return "pcap"
         if head == PCAPNG_SHB:
             if src.buf[src.pos + 8:src.pos + 12] not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):

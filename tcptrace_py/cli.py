@@ -7,7 +7,6 @@ from __future__ import annotations
 import enum
 import errno
 import os
-import signal
 import sys
 
 import click
@@ -25,6 +24,7 @@ class Exit(enum.IntEnum):
     USAGE = 2           # bad command line
     UNREADABLE = 3      # the capture cannot be read at all
     PARTIAL = 4         # the capture was read only in part (cut off or corrupt); what was read is reported
+    INTERNAL = 5        # a bug in tcpflow-explain (reported in one line; TCPFLOW_EXPLAIN_DEBUG=1 shows more)
     INTERRUPTED = 130   # Ctrl-C: what was analysed so far is reported
 
 
@@ -77,6 +77,8 @@ def _err(msg: str) -> None:
 @click.option("--unfold", is_flag=True, help="Ladder: draw every data segment instead of folding long data phases.")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
               help="Language of the explanations.")
+@click.option("--explain", is_flag=True,
+              help="Teach: after each note, why (what each side has confirmed, why the numbers, why 2×MSL, what to check).")
 @click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Seconds (capture time) a closed connection is kept for late packets before it is reported.")
 @click.option("--idle-timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True,
@@ -84,7 +86,7 @@ def _err(msg: str) -> None:
 @click.version_option(__version__, "-V", "--version", prog_name="tcpflow-explain")
 def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, ports, conn_states,
          anomaly_kinds, with_anomalies, head, fail_on, max_retransmission_rate, max_handshake_rtt, require,
-         policy_file, junit_file, no_notes, ladder, ascii_only, unfold, lang, grace, idle_timeout):
+         policy_file, junit_file, no_notes, ladder, ascii_only, unfold, lang, explain, grace, idle_timeout):
     """Explain every TCP connection in CAPTURE (pcap or pcapng, gzip or not; "-" reads standard input)."""
     out = sys.stdout
     if fmt == "auto":
@@ -104,7 +106,7 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
         _err(str(exc))
         sys.exit(Exit.UNREADABLE)
     view = dict(limit=limit, max_packets=max_packets or None, notes=not no_notes, ascii=ascii_only,
-                unfold=unfold, lang=lang)
+                unfold=unfold, lang=lang, explain=explain)
     if summary and fmt in ("rich", "text"):
         fmt = "summary-" + fmt
     elif ladder and fmt in ("rich", "text"):
@@ -202,9 +204,11 @@ def _renderer(fmt, out, view, with_packets=True):
         return SvgRenderer(out, **view)
     if fmt == "rich":
         from .render.term import RichRenderer
-        return RichRenderer(limit=view["limit"], max_packets=view["max_packets"], notes=view["notes"])
+        return RichRenderer(limit=view["limit"], max_packets=view["max_packets"], notes=view["notes"],
+                            lang=view["lang"], explain=view["explain"], ascii=view["ascii"])
     from .render.text import TextRenderer
-    return TextRenderer(out, limit=view["limit"], max_packets=view["max_packets"], notes=view["notes"])
+    return TextRenderer(out, limit=view["limit"], max_packets=view["max_packets"], notes=view["notes"],
+                        lang=view["lang"], explain=view["explain"], ascii=view["ascii"])
 
 
 class _Progress:
@@ -252,13 +256,25 @@ def _quiet_broken_pipe() -> None:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    if hasattr(signal, "SIGPIPE"):
-        pass  # handled as BrokenPipeError above
+    """Console-script entry point: never a traceback, unless TCPFLOW_EXPLAIN_DEBUG is set."""
     try:
         main(standalone_mode=True)
     except OSError as exc:
         if exc.errno == errno.EPIPE:
             _quiet_broken_pipe()
             sys.exit(Exit.OK)
-        raise
+        _internal(exc)
+    except Exception as exc:  # a bug of ours: one line, a distinct exit code
+        _internal(exc)
+
+
+def _internal(exc: BaseException) -> None:
+    if os.environ.get("TCPFLOW_EXPLAIN_DEBUG"):
+        raise exc
+    where = exc.__traceback__
+    while where is not None and where.tb_next is not None:
+        where = where.tb_next
+    loc = f" at {os.path.basename(where.tb_frame.f_code.co_filename)}:{where.tb_lineno}" if where else ""
+    _err(f"internal error: {type(exc).__name__}: {exc}{loc} (please report it; set "
+         f"TCPFLOW_EXPLAIN_DEBUG=1 for the details)")
+    sys.exit(Exit.INTERNAL)

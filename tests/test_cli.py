@@ -245,3 +245,95 @@ def test_readme_exit_codes_match_enum():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for code in Exit:
         assert re.search(rf"^\|\s*{int(code)}\s*\|", readme, re.M), f"exit code {int(code)} missing in README"
+
+
+def test_unsupported_link_type_for_the_whole_file(tmp_path):
+    data = bytearray(SEED.read_bytes())
+    struct.pack_into("<I", data, 20, 105)                  # IEEE 802.11
+    bad = tmp_path / "wifi.pcap"
+    bad.write_bytes(bytes(data))
+    p = _cli(["--format", "json", str(bad)])
+    assert p.returncode == Exit.UNREADABLE and p.stdout == b""
+    assert "unsupported link type: link type 105 (IEEE 802.11)" in _one_line_error(p)
+
+
+def test_malformed_tcp_header_is_counted_and_analysis_goes_on(tmp_path):
+    data = bytearray(SEED.read_bytes())
+    off = 24
+    for _ in range(4):                                      # frame 5's record
+        off += 16 + struct.unpack_from("<I", data, off + 8)[0]
+    tcp = off + 16 + 14 + 20                                # Ethernet, then a 20-byte IPv4 header
+    data[tcp + 12] = 0x20                                   # data offset 2 words: less than 20 bytes
+    bad = tmp_path / "bad-offset.pcap"
+    bad.write_bytes(bytes(data))
+    p = _cli(["--format", "json", str(bad)])
+    assert p.returncode == Exit.OK
+    doc = json.loads(p.stdout)
+    assert doc["capture"]["skipped"]["undecodable"] == {"bad TCP data offset": 1}
+    frames = [pk["frame"] for pk in doc["flows"][0]["packets"]]
+    assert frames == [1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+    assert doc["flows"][0]["ended"] == "graceful"
+
+
+def test_snaplen_cut_packets_keep_their_length():
+    doc = json.loads(run("--format", "json", str(SAMPLES / "retransmission.pcap")).output)
+    cut = [p for f in doc["flows"] for p in f["packets"] if p.get("cut")]
+    assert cut and all(p["len"] > 96 - 14 - 20 - 32 for p in cut)   # -s 96: at most 30 payload bytes kept
+    text = run("--format", "text", "--flow", "1", str(SAMPLES / "retransmission.pcap")).output
+    assert "snaplen" in text
+
+
+def test_internal_errors_are_one_line(monkeypatch):
+    """Even a bug of ours ends in one line and exit 5, never a traceback."""
+    code = ("import tcptrace_py.pipeline as p\n"
+            "def boom(*a, **k): raise ZeroDivisionError('simulated')\n"
+            "p.finish = boom\n"
+            "import sys; sys.argv = ['tcpflow-explain', 'sample_pcaps/seed-8090.pcap']\n"
+            "from tcptrace_py.cli import run; run()\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
+    assert p.returncode == Exit.INTERNAL == 5
+    err = _one_line_error(p)
+    assert "internal error: ZeroDivisionError: simulated" in err
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    """A long run shows a progress bar when stderr is a terminal, and nothing when it is not."""
+    import pty
+    big = tmp_path / "big.pcap"
+    data = SEED.read_bytes()
+    recs, off = [], 24
+    while off < len(data):
+        n = struct.unpack_from("<I", data, off + 8)[0]
+        recs.append(bytearray(data[off:off + 16 + n]))
+        off += 16 + n
+    with open(big, "wb") as f:
+        f.write(data[:24])
+        for i in range(3000):                               # 42,000 frames: new client ports
+            for r in recs:
+                r2 = bytearray(r)
+                port = 20000 + i
+                sport_at, dport_at = 16 + 14 + 20, 16 + 14 + 22
+                if struct.unpack_from("!H", r2, sport_at)[0] != 8090:
+                    struct.pack_into("!H", r2, sport_at, port)
+                else:
+                    struct.pack_into("!H", r2, dport_at, port)
+                f.write(r2)
+    master, slave = pty.openpty()
+    p = subprocess.run([sys.executable, "-m", "tcptrace_py", "--summary", str(big)], stdout=subprocess.DEVNULL,
+                       stderr=slave, cwd=ROOT, timeout=300, env={**os.environ, "COLUMNS": "120"})
+    os.close(slave)
+    seen = b""
+    try:
+        while True:
+            chunk = os.read(master, 65536)
+            if not chunk:
+                break
+            seen += chunk
+    except OSError:
+        pass
+    os.close(master)
+    assert p.returncode == 0
+    assert b"connections" in seen and b"packets/s" in seen, seen[-300:]
+    q = subprocess.run([sys.executable, "-m", "tcptrace_py", "--summary", str(big)], capture_output=True,
+                       cwd=ROOT, timeout=300)
+    assert q.returncode == 0 and q.stderr == b""
