@@ -155,7 +155,7 @@ def finish_flow(flow) -> None:
                     "the handshake's final ACK never came", 1, "error"))
     for d, (e, peer) in enumerate(((o, r), (r, o))):
         who, other = ("client", "server") if d == 0 else ("server", "client")
-        if e.rst_frame is not None or peer.rst_frame is not None or e.nextseq is None or peer.max_ack is None:
+        if e.nextseq is None or peer.max_ack is None or e.rst_frame is not None:
             continue
         hi = peer.max_ack
         data_end = e.fin_seq if e.fin_seq is not None else e.nextseq
@@ -165,7 +165,7 @@ def finish_flow(flow) -> None:
                 add(Anomaly("data_unacked", e.nextseq_frame,
                             f"{n} bytes the {who} sent were never acknowledged, though the {other} "
                             f"was seen after they were sent", d))
-        if (e.fin_seq is not None and not seq_gt(hi, e.fin_seq) and e.fin_ts is not None
+        if (e.fin_seq is not None and peer.rst_frame is None and not seq_gt(hi, e.fin_seq) and e.fin_ts is not None
                 and (peer.last_ts or 0) > e.fin_ts):
             add(Anomaly("fin_unacked", e.fin_frame,
                         f"the {who}'s FIN (frame {e.fin_frame}) was never acknowledged, though the "
@@ -289,13 +289,14 @@ def _relabel_duplicate(pkt: Packet, snd: Endpoint, an: dict, first: int, dt: flo
     """Relabel a copy as `duplicate` when the evidence decides it; True if relabelled.
 
     Decisive: the same non-zero IPv4 ID from a sender whose IDs change from packet to packet
-    (so it gives every packet it sends a new one), or the same TCP timestamp value more than 2 ms
+    (so it gives every packet it sends a new one), or within 200 ms (sooner than any
+    retransmission timer), or the same TCP timestamp value more than 2 ms
     later (the timestamp clock ticks at least every millisecond on the systems that send it) —
     and no more than an MSL (2 minutes) apart, since no copy outlives that in the network.
     Otherwise the copy could be a quick resend: the label stays, and the explanation says it
     cannot be told apart.
     """
-    certain = dt <= 120.0 and ((bool(pkt.ip_id) and snd.ipid_varies)
+    certain = dt <= 120.0 and ((bool(pkt.ip_id) and (snd.ipid_varies or dt < 0.2))
                                or (dt > 0.002 and bool(pkt.options) and b"\x08\x0a" in pkt.options))
     if not certain:
         pkt.info = ("maybe_duplicate", first)
