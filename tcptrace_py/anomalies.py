@@ -260,6 +260,9 @@ def refine(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint) -> None:
                 same = prev[1] == (pkt.ack_raw, pkt.win_raw, pkt.ip_id, pkt.options, pkt.csum)
                 if same and _relabel_duplicate(pkt, snd, an, prev[0], pkt.ts - prev[2]):
                     return
+            for k in RETRANS_KINDS:
+                if k in an:       # name the frame that first carried these bytes, and how long ago
+                    an[k] = (prev[0], pkt.ts - prev[2])
             if "out_of_order" in an:
                 # we saw this very segment before: the sender sent it again, it is no late arrival
                 an["fast_retransmission" if rcv.dupacks >= 2 or _sacked_above(pkt, rcv)
