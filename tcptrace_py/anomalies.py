@@ -62,7 +62,7 @@ def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float 
             pkt.add_anomaly("zero_window")
             fwd.zero_windows += 1
         # C. lost segment
-        if nextseq is not None and seq_gt(seq, nextseq) and not flags & RST:
+        if nextseq is not None and 0 < ((seq - nextseq) & M) < 0x80000000 and not flags & RST:
             pkt.add_anomaly("lost_segment", (nextseq, seq))
         # D. keep-alive
         if seglen <= 1 and nextseq is not None and seq == ((nextseq - 1) & M) and not sfr:
@@ -90,7 +90,7 @@ def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float 
         fwd.lastnondupack = pkt.frame
         fwd.dupacks = 0
     # K. ACKed a segment the capture never saw
-    if flags & ACK and rev.maxseqtobeacked is not None and seq_gt(ack, rev.maxseqtobeacked):
+    if flags & ACK and rev.maxseqtobeacked is not None and 0 < ((ack - rev.maxseqtobeacked) & M) < 0x80000000:
         if rev.nextseq is not None and rev.maxseqtobeacked > rev.nextseq:
             rev.maxseqtobeacked = rev.nextseq
             pkt.add_anomaly("ack_lost_segment", (rev.maxseqtobeacked, ack))
@@ -101,7 +101,7 @@ def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float 
     # L. retransmission family
     ctl = 1 if flags & (SYN | FIN) else 0
     if (seglen > 0 or ctl) and not found & KA:
-        advanced = not (nextseq is not None and seq_gt(nextseq, seq))
+        advanced = not (nextseq is not None and 0 < ((nextseq - seq) & M) < 0x80000000)
         if seglen > 1 and nextseq is not None and ((nextseq - 1) & M) == seq:
             advanced = True
         kind = None
@@ -123,7 +123,7 @@ def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float 
     # M. state update
     nxt = (seq + seglen + ctl) & M
     if not found & ZWP:
-        if nextseq is None or seq_gt(nxt, nextseq):
+        if nextseq is None or 0 < ((nxt - nextseq) & M) < 0x80000000:
             fwd.nextseq = nxt or None      # Wireshark reads 0 as "not known yet"; so do we
             fwd.nextseq_ts = ts
             fwd.nextseq_frame = pkt.frame
@@ -191,7 +191,7 @@ URG_PSH_FIN = 0x29
 def check_packet(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint, before) -> None:
     """Per-packet analysis: tshark's checks, then ours. Called by tracker.track."""
     f = pkt.flags
-    if f & (SYN | FIN) == (SYN | FIN) or f & (SYN | RST) == (SYN | RST) or f == 0 \
+    if (f & 0x07 and (f & (SYN | FIN) == (SYN | FIN) or f & (SYN | RST) == (SYN | RST))) or f == 0 \
             or f & URG_PSH_FIN == URG_PSH_FIN:
         what = ("SYN and FIN" if f & (SYN | FIN) == (SYN | FIN) else
                 "SYN and RST" if f & (SYN | RST) == (SYN | RST) else

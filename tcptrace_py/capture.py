@@ -271,7 +271,7 @@ class CaptureReader:
         ifaces: list[tuple[int, float, float]] = []   # (linktype, seconds per unit, offset)
         frame = 0
         while True:
-            if not src.fill(12):
+            if len(src.buf) - src.pos < 12 and not src.fill(12):
                 if len(src.buf) - src.pos:
                     self._cut(src, "a block header")
                 return
@@ -294,7 +294,7 @@ class CaptureReader:
                     f"the rest of the file was not read",
                     frame=frame + 1, offset=src.offset))
                 return
-            if not src.fill(blen):
+            if len(buf) - pos < blen and not src.fill(blen):
                 self._cut(src, "the pcapng block")
                 return
             buf, pos = src.buf, src.pos

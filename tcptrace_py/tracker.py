@@ -124,6 +124,7 @@ RECEIVER.update({
 })
 
 CLOSED_STATES = (S.CLOSED, S.TIME_WAIT)
+_EST = S.ESTABLISHED
 
 
 class Endpoint:
@@ -334,13 +335,19 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
         if flow.rst_dir is None:
             flow.rst_dir = d
 
-    before = (flow.ends[0].state, flow.ends[1].state)
-    problem = transition(snd, rcv, pkt)
-    if problem is not None:
-        pkt.add_anomaly("unexpected_segment", problem)
+    ends = flow.ends
+    before = (ends[0].state, ends[1].state)
+    if f & (SYN | FIN | RST) or snd.state is not _EST or rcv.state is not _EST:
+        # (an ACK or data between two ESTABLISHED ends changes neither: the common case skips this)
+        problem = transition(snd, rcv, pkt)
+        if problem is not None:
+            pkt.add_anomaly("unexpected_segment", problem)
+        changed = True
+    else:
+        changed = False
     if f & ACK:
         a = pkt.ack_raw
-        if snd.max_ack is None or seq_gt(a, snd.max_ack):
+        if snd.max_ack is None or 0 < ((a - snd.max_ack) & M) < 0x80000000:
             snd.max_ack = a
         if not rcv.syn_acked and rcv.isn is not None and seq_gt(a, rcv.isn) and not f & RST:
             rcv.syn_acked = True
@@ -348,8 +355,8 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
                 # both SYNs acknowledged: the handshake is complete. Its RTT counts from the SYN
                 # that was answered (the last one), as Wireshark's iRTT does.
                 flow.irtt = ts - (flow.ts_mru_syn if flow.ts_mru_syn is not None else flow.ends[0].syn_ts)
-    pkt.orig_state = flow.ends[0].state
-    pkt.resp_state = flow.ends[1].state
+    pkt.orig_state = ends[0].state
+    pkt.resp_state = ends[1].state
 
     analyze(flow, pkt, snd, rcv, before)
     zeek_update(flow, pkt, d)
@@ -410,7 +417,7 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
     flow.npkts += 1
     flow.last_ts = ts
     flow.last_frame = pkt.frame
-    if flow.close_ts is None and flow.closed:
+    if changed and flow.close_ts is None and flow.closed:
         flow.close_ts = ts
     if flow.keep:
         flow.packets.append(pkt)
