@@ -1,13 +1,22 @@
 """explain: the plain-language notes, built only for what is printed.
 
-`Explainer(flow)` walks a finished flow's packets once to learn its shape (which
-FIN closed first, whether the close took three or four segments), then
-`note(pkt)` says what one packet did, the way a teacher walks through a tcpdump
-listing, and `anomaly_message(...)` says what an anomaly means in words.
+`Explainer(flow, lang)` walks a finished flow's packets once to learn its shape
+(which FIN closed first, whether the close took three or four segments or the
+FINs crossed, where each direction's FIN sits, which data segment ends where),
+then `note(pkt, before)` says what one packet did, the way a teacher walks
+through a tcpdump listing, `anomaly_message(...)` says what an anomaly means in
+words, and `teach(pkt, before)` adds the deeper lessons of `teach.py` (what each
+side has confirmed after each handshake step, why the numbers are what they are,
+why four steps and 2×MSL, what to check after an anomaly).
 
 Numbers follow the rules the notes teach: SYN and FIN each consume one sequence
 number; data bytes are numbered from 1 after the SYN; an ACK number is the next
 byte expected, so "ack 98" means bytes 1-97 arrived (Ack = Seq + bytes).
+
+Languages: ``en`` (default) and ``zh``. Each sentence is written in both
+languages at the place it is used (`Explainer.L(en, zh)`), so a reviewer sees the
+two side by side; the Chinese follows the terms of the TCP notes this project
+started from (三次握手, 四次挥手, 主动关闭, 被动关闭, 半关闭, 序列号, 确认号).
 """
 from __future__ import annotations
 
@@ -15,6 +24,12 @@ from .decode import addr_str, format_options, parse_options
 from .records import ACK, FIN, RST, SYN, Packet, State
 
 WHO = ("client", "server")
+WHO_ZH = ("客户端", "服务端")
+LANGS = ("en", "zh")
+
+
+def who(d: int, lang: str = "en") -> str:
+    return (WHO_ZH if lang == "zh" else WHO)[d]
 
 
 def endpoint_str(ep: tuple) -> str:
@@ -30,19 +45,66 @@ def fmt_dt(sec: float) -> str:
     return f"{sec:.3f} s"
 
 
-def byte_range(start: int, n: int) -> str:
+def byte_range(start: int, n: int, lang: str = "en") -> str:
+    if lang == "zh":
+        return f"第 {start} 字节" if n == 1 else f"第 {start}–{start + n - 1} 字节"
     return f"byte {start}" if n == 1 else f"bytes {start}–{start + n - 1}"
 
 
+def _after(a: int, b: int) -> bool:
+    """a >= b in 32-bit serial arithmetic."""
+    return ((a - b) & 0xFFFFFFFF) < 0x80000000
+
+
 class Explainer:
-    def __init__(self, flow):
+    def __init__(self, flow, lang: str = "en"):
         self.flow = flow
+        self.lang = lang if lang in LANGS else "en"
+        self.zh = self.lang == "zh"
         self.close_steps: dict[int, str] = {}
+        self.close_total = 0
+        self.close_kind = None            # "four", "three", "simultaneous" or None
+        self.close_frames: dict[str, int] = {}   # role -> frame: fin_a, ack_a, fin_b, ack_b
+        self.fin_rel: list[int | None] = [None, None]   # relative seq of each direction's FIN
+        self.data_ends: tuple[dict, dict] = ({}, {})     # per dir: end rel seq -> (rseq, len, frame)
+        self.prev_ack: dict[int, int | None] = {}        # frame -> the previous ACK its sender sent
+        self._taught: set = set()
+        self._lessons_ready = False
+        self._scan()
         self._plan_close()
+
+    def L(self, en: str, zh: str) -> str:
+        """The sentence in the explainer's language."""
+        return zh if self.zh else en
+
+    def who(self, d: int) -> str:
+        return who(d, self.lang)
+
+    def br(self, start: int, n: int) -> str:
+        return byte_range(start, n, self.lang)
+
+    # -- one pass over the packets ------------------------------------------------------
+    def _scan(self) -> None:
+        fin = self.fin_rel
+        for p in self.flow.packets:
+            if p.flags & FIN and not p.flags & RST and fin[p.dir] is None:
+                fin[p.dir] = (p.rseq + p.len) & 0xFFFFFFFF
+
+    def _scan_for_lessons(self) -> None:
+        """What only the lessons need (built on first use: JSON notes never pay for it)."""
+        last_ack: list[int | None] = [None, None]
+        for p in self.flow.packets:
+            self.prev_ack[p.frame] = last_ack[p.dir]
+            if p.rack is not None:
+                last_ack[p.dir] = p.rack
+            if p.len and not p.flags & SYN:
+                self.data_ends[p.dir].setdefault((p.rseq + p.len) & 0xFFFFFFFF, (p.rseq, p.len, p.frame))
+        self._lessons_ready = True
 
     # -- the shape of the close ------------------------------------------------------
     def _plan_close(self) -> None:
-        """Number the close segments: 1/4..4/4, or 1/3..3/3 with a combined FIN+ACK."""
+        """Number the close segments: 1/4..4/4, 1/3..3/3 with a combined FIN+ACK, or
+        1/4..4/4 in time order when the two FINs cross (simultaneous close)."""
         pk = self.flow.packets
         first = None
         for p in pk:
@@ -57,143 +119,211 @@ class Explainer:
         for p in pk:
             if p.frame <= first.frame:
                 continue
-            if p.dir != a and p.flags & ACK and ack_a is None and ((p.ack_raw - fin_a - 1) & 0xFFFFFFFF) < 0x80000000:
+            if p.dir != a and p.flags & ACK and ack_a is None and _after(p.ack_raw, fin_a + 1):
                 ack_a = p
-            if p.dir != a and p.flags & FIN and fin_b_pkt is None:
+            if p.dir != a and p.flags & FIN and not p.flags & RST and fin_b_pkt is None:
                 fin_b_pkt = p
-            if fin_b_pkt is not None and p.dir == a and p.flags & ACK and p.frame > fin_b_pkt.frame:
+            if fin_b_pkt is not None and last is None and p.dir == a and p.flags & ACK \
+                    and p.frame > fin_b_pkt.frame:
                 fin_b = (fin_b_pkt.seq + fin_b_pkt.len) & 0xFFFFFFFF
-                if ((p.ack_raw - fin_b - 1) & 0xFFFFFFFF) < 0x80000000:
+                if _after(p.ack_raw, fin_b + 1):
                     last = p
-                    break
+            if ack_a is not None and fin_b_pkt is not None and last is not None:
+                break
+        steps = self.close_steps
+        roles = {"fin_a": first, "ack_a": ack_a, "fin_b": fin_b_pkt, "ack_b": last}
+        self.close_frames = {k: v.frame for k, v in roles.items() if v is not None}
         if fin_b_pkt is not None and ack_a is fin_b_pkt:
-            total = 3
-            self.close_steps[first.frame] = "close 1/3"
-            self.close_steps[fin_b_pkt.frame] = "close 2/3"
+            self.close_kind, self.close_total = "three", 3
+            steps[first.frame] = "close 1/3"
+            steps[fin_b_pkt.frame] = "close 2/3"
             if last is not None:
-                self.close_steps[last.frame] = "close 3/3"
+                steps[last.frame] = "close 3/3"
+        elif fin_b_pkt is not None and (ack_a is None or ack_a.frame > fin_b_pkt.frame):
+            # the second FIN left before the first one was acknowledged: the FINs crossed
+            self.close_kind, self.close_total = "simultaneous", 4
+            seq = sorted((p for p in (first, fin_b_pkt, last, ack_a) if p is not None), key=lambda p: p.frame)
+            for i, p in enumerate(seq, 1):
+                steps[p.frame] = f"close {i}/4"
         else:
-            total = 4
-            self.close_steps[first.frame] = "close 1/4"
+            self.close_kind, self.close_total = "four", 4
+            steps[first.frame] = "close 1/4"
             if ack_a is not None:
-                self.close_steps[ack_a.frame] = "close 2/4"
+                steps[ack_a.frame] = "close 2/4"
             if fin_b_pkt is not None:
-                self.close_steps[fin_b_pkt.frame] = "close 3/4"
+                steps[fin_b_pkt.frame] = "close 3/4"
             if last is not None:
-                self.close_steps[last.frame] = "close 4/4"
-        self.close_total = total
+                steps[last.frame] = "close 4/4"
+
+    def step_label(self, frame: int) -> str | None:
+        s = self.close_steps.get(frame)
+        if s is None or not self.zh:
+            return s
+        return "四次挥手 " + s.split()[1] if self.close_total == 4 else "挥手 " + s.split()[1]
 
     # -- one packet ---------------------------------------------------------------------
     def note(self, pkt: Packet, before: tuple[State, State]) -> str:
+        L = self.L
         f = pkt.flags
         d = pkt.dir
-        me, peer = WHO[d], WHO[1 - d]
+        me, peer = self.who(d), self.who(1 - d)
         flow = self.flow
         sb, pb = before[d], before[1 - d]
         sa = pkt.orig_state if d == 0 else pkt.resp_state
         pa = pkt.resp_state if d == 0 else pkt.orig_state
         an = pkt.anomalies or {}
         parts: list[str] = []
-        step = self.close_steps.get(pkt.frame)
+        step = self.step_label(pkt.frame)
 
         if f & RST:
             if "connection_refused" in an:
-                parts.append(f"{me} refuses the connection: nothing accepts connections on port "
-                             f"{(flow.resp if d == 1 else flow.orig)[1]}, so the SYN is answered with RST")
+                port = (flow.resp if d == 1 else flow.orig)[1]
+                parts.append(L(f"{me} refuses the connection: nothing accepts connections on port "
+                               f"{port}, so the SYN is answered with RST",
+                               f"{me}拒绝连接：端口 {port} 上没有程序在监听（accept），所以用 RST 回答 SYN"))
             else:
-                was = f" (it was {sb.value})" if sb is not State.UNKNOWN else ""
-                parts.append(f"{me} aborts the connection with RST{was}; both sides drop it at once, "
-                             "without the FIN exchange and without TIME_WAIT")
+                was = L(f" (it was {sb.value})", f"（之前处于 {sb.value}）") if sb is not State.UNKNOWN else ""
+                parts.append(L(f"{me} aborts the connection with RST{was}; both sides drop it at once, "
+                               "without the FIN exchange and without TIME_WAIT",
+                               f"{me}用 RST 异常终止连接{was}；双方立即丢弃连接，没有 FIN 挥手，也没有 TIME_WAIT"))
             if pkt.len:
-                parts.append(f"the RST carries {pkt.len} bytes of data")
+                parts.append(L(f"the RST carries {pkt.len} bytes of data", f"这个 RST 还携带了 {pkt.len} 字节数据"))
         elif f & SYN and not f & ACK:
             end = flow.ends[d]
             if _is_retrans(an) or (end.syn_frame is not None and end.syn_frame != pkt.frame):
                 first = end.syn_frame
-                parts.append(f"{me} sends its SYN again (first sent in frame {first}, "
-                             f"{fmt_dt(pkt.ts - end.syn_ts)} earlier): no SYN-ACK arrived in time")
+                dt = fmt_dt(pkt.ts - end.syn_ts)
+                parts.append(L(f"{me} sends its SYN again (first sent in frame {first}, "
+                               f"{dt} earlier): no SYN-ACK arrived in time",
+                               f"{me}重发 SYN（第一次在第 {first} 帧发出，{dt} 之前）：没有及时收到 SYN-ACK"))
             elif d == 1:
-                parts.append(f"{me} sends its own SYN (ISN {pkt.seq}) instead of a SYN-ACK: "
-                             "both sides are opening at once (simultaneous open)")
+                parts.append(L(f"{me} sends its own SYN (ISN {pkt.seq}) instead of a SYN-ACK: "
+                               "both sides are opening at once (simultaneous open)",
+                               f"{me}没有回 SYN-ACK，而是发出自己的 SYN（ISN {pkt.seq}）：双方同时打开连接"))
             else:
-                parts.append(f"handshake 1/3: {me} asks to open a connection, ISN {pkt.seq}; "
-                             "the SYN consumes one sequence number, so the client's first data byte will be 1")
-            parts.append(_syn_opts(pkt))
+                parts.append(L(f"handshake 1/3: {me} asks to open a connection, ISN {pkt.seq}; "
+                               "the SYN consumes one sequence number, so the client's first data byte will be 1",
+                               f"三次握手 1/3：{me}请求建立连接，初始序列号 ISN {pkt.seq}；"
+                               "SYN 消耗一个序列号，所以客户端的第一个数据字节将是 1"))
+            parts.append(self._syn_opts(pkt))
             if pkt.len:
-                parts.append(_syn_data(pkt, an))
+                parts.append(self._syn_data(pkt, an))
         elif f & SYN:
             end = flow.ends[d]
             peer_end = flow.ends[1 - d]
             if end.syn_frame is not None and end.syn_frame != pkt.frame:
-                parts.append(f"{me} repeats its SYN-ACK (first sent in frame {end.syn_frame}): "
-                             f"the {peer}'s SYN or the final ACK went missing")
+                parts.append(L(f"{me} repeats its SYN-ACK (first sent in frame {end.syn_frame}): "
+                               f"the {peer}'s SYN or the final ACK went missing",
+                               f"{me}重发 SYN-ACK（第一次在第 {end.syn_frame} 帧发出）：{peer}的 SYN 或第三次握手的 ACK 丢了"))
             else:
                 if peer_end.isn is not None:
-                    why = (f"ack {pkt.rack} = {peer}'s ISN {peer_end.isn} + 1, "
-                           "because the SYN consumed one sequence number")
+                    why = L(f"ack {pkt.rack} = {peer}'s ISN {peer_end.isn} + 1, "
+                            "because the SYN consumed one sequence number",
+                            f"确认号 ack {pkt.rack} = {peer}的 ISN {peer_end.isn} + 1，因为 SYN 消耗了一个序列号")
                 else:
-                    why = f"ack {pkt.rack}: the {peer}'s SYN itself was not captured"
-                label = "handshake 2/3" if d == 1 else "simultaneous open"
-                parts.append(f"{label}: {me} accepts, picks its own ISN {pkt.seq}, and acknowledges "
-                             f"the {peer}'s SYN ({why})")
-            parts.append(_syn_opts(pkt))
+                    why = L(f"ack {pkt.rack}: the {peer}'s SYN itself was not captured",
+                            f"确认号 ack {pkt.rack}：{peer}的 SYN 本身没有被抓到")
+                if d == 1:
+                    parts.append(L(f"handshake 2/3: {me} accepts, picks its own ISN {pkt.seq}, and acknowledges "
+                                   f"the {peer}'s SYN ({why})",
+                                   f"三次握手 2/3：{me}同意建立连接，选出自己的初始序列号 ISN {pkt.seq}，"
+                                   f"并确认{peer}的 SYN（{why}）"))
+                else:
+                    parts.append(L(f"simultaneous open: {me} accepts, picks its own ISN {pkt.seq}, and acknowledges "
+                                   f"the {peer}'s SYN ({why})",
+                                   f"同时打开：{me}同意建立连接，ISN {pkt.seq}，并确认{peer}的 SYN（{why}）"))
+            parts.append(self._syn_opts(pkt))
             if pkt.len:
-                parts.append(f"the SYN-ACK carries {pkt.len} bytes of data")
+                parts.append(L(f"the SYN-ACK carries {pkt.len} bytes of data", f"这个 SYN-ACK 携带了 {pkt.len} 字节数据"))
         else:
             if pb is State.SYN_RECEIVED and pa is State.ESTABLISHED:
-                label = "handshake 3/3" if d == 0 else "simultaneous open completes"
-                parts.append(f"{label}: {me} acknowledges the {peer}'s SYN (ack {pkt.rack}); "
-                             "both sides are now ESTABLISHED")
+                if d == 0:
+                    parts.append(L(f"handshake 3/3: {me} acknowledges the {peer}'s SYN (ack {pkt.rack}); "
+                                   "both sides are now ESTABLISHED",
+                                   f"三次握手 3/3：{me}确认{peer}的 SYN（确认号 ack {pkt.rack}）；双方都进入 ESTABLISHED"))
+                else:
+                    parts.append(L(f"simultaneous open completes: {me} acknowledges the {peer}'s SYN "
+                                   f"(ack {pkt.rack}); both sides are now ESTABLISHED",
+                                   f"同时打开完成：{me}确认{peer}的 SYN（确认号 ack {pkt.rack}）；双方都进入 ESTABLISHED"))
                 if pkt.len:
-                    parts.append(f"the same segment already carries data: {byte_range(pkt.rseq, pkt.len)}")
+                    parts.append(L(f"the same segment already carries data: {self.br(pkt.rseq, pkt.len)}",
+                                   f"同一个报文段已经携带数据：{self.br(pkt.rseq, pkt.len)}"))
             elif f & FIN:
                 parts.append(self._fin_note(pkt, step, me, peer, sb, sa, pb, pa))
             elif step is not None and pkt.len == 0:
                 parts.append(self._close_ack_note(pkt, step, me, peer, sa, pb, pa))
             elif pkt.len:
                 parts.append(self._data_note(pkt, me, an))
+                if step is not None:
+                    parts.append(self._close_ack_note(pkt, step, me, peer, sa, pb, pa, on_data=True))
             else:
                 parts.append(self._ack_note(pkt, me, peer, an))
         if pkt.cut:
-            parts.append("the capture kept only the start of this packet (snaplen); the length comes from the IP header")
-        return "; ".join(p for p in parts if p)
+            parts.append(L("the capture kept only the start of this packet (snaplen); the length comes from the IP header",
+                           "抓包只保存了这个包的开头（snaplen）；长度取自 IP 首部"))
+        return self._join(p for p in parts if p)
+
+    def _join(self, parts) -> str:
+        return ("；" if self.zh else "; ").join(parts)
 
     def _fin_note(self, pkt, step, me, peer, sb, sa, pb, pa) -> str:
-        data = f"it also carries {byte_range(pkt.rseq, pkt.len)}; " if pkt.len else ""
+        L = self.L
+        data = L(f"it also carries {self.br(pkt.rseq, pkt.len)}; ",
+                 f"它还携带了{self.br(pkt.rseq, pkt.len)}；") if pkt.len else ""
         fin_at = (pkt.rseq + pkt.len) & 0xFFFFFFFF
+        lbl = (f"{step}: " if not self.zh else f"{step}：") if step else ""
         if sa is State.FIN_WAIT_1 and sb is not State.FIN_WAIT_1:
-            lbl = f"{step}: " if step else ""
-            return (f"{lbl}{data}{me} is done sending and closes first (active close): FIN at seq {fin_at}, "
-                    "which consumes one sequence number")
+            return L(f"{lbl}{data}{me} is done sending and closes first (active close): FIN at seq {fin_at}, "
+                     "which consumes one sequence number",
+                     f"{lbl}{data}{me}数据发送完毕，先关闭（主动关闭）：FIN 的序列号 seq {fin_at}，FIN 消耗一个序列号")
         if sb is State.FIN_WAIT_1 or (sa is sb and sa in (State.LAST_ACK, State.CLOSING, State.TIME_WAIT)):
-            return f"{data}{me} sends its FIN again (retransmission): the {peer} has not acknowledged it yet"
+            return L(f"{data}{me} sends its FIN again (retransmission): the {peer} has not acknowledged it yet",
+                     f"{data}{me}重发 FIN（重传）：{peer}还没有确认它")
         if sa is State.CLOSING and sb is State.CLOSE_WAIT:
-            return (f"{data}{me} sends its FIN before the {peer}'s FIN reached it: the two FINs cross "
-                    "(simultaneous close); both sides go to CLOSING and wait for the ACK of their FIN")
+            return L(f"{lbl}{data}{me} sends its FIN before the {peer}'s FIN reached it: the two FINs cross "
+                     "(simultaneous close); both sides go to CLOSING and wait for the ACK of their FIN",
+                     f"{lbl}{data}{me}在{peer}的 FIN 到达之前发出了自己的 FIN：两个 FIN 在途中交叉（同时关闭）；"
+                     "双方都进入 CLOSING，等待对方确认自己的 FIN")
         if pb is State.FIN_WAIT_1 and pa is State.TIME_WAIT:
-            lbl = f"{step}: " if step else ""
-            return (f"{lbl}{data}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}) and sends its own FIN "
-                    f"in the same segment (FIN+ACK combined), so the close takes three segments, not four")
+            return L(f"{lbl}{data}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}) and sends its own FIN "
+                     f"in the same segment (FIN+ACK combined), so the close takes three segments, not four",
+                     f"{lbl}{data}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}），并在同一个报文段里发出自己的 FIN"
+                     "（FIN 与 ACK 合并），所以这次挥手只用了三个报文段，而不是四个")
         if sa is State.LAST_ACK:
-            lbl = f"{step}: " if step else ""
-            return (f"{lbl}{data}{me} is done sending too and sends its FIN (passive close); it waits in "
-                    f"LAST_ACK for the {peer}'s ACK")
+            return L(f"{lbl}{data}{me} is done sending too and sends its FIN (passive close); it waits in "
+                     f"LAST_ACK for the {peer}'s ACK",
+                     f"{lbl}{data}{me}也发送完毕，发出自己的 FIN（被动关闭）；进入 LAST_ACK 等待{peer}的 ACK")
         if pa is State.CLOSING:
-            return (f"{data}{me}'s FIN crosses the {peer}'s FIN (simultaneous close): both sides are in "
-                    "CLOSING until each FIN is acknowledged")
-        return f"{data}{me} sends FIN at seq {fin_at}"
+            return L(f"{lbl}{data}{me}'s FIN crosses the {peer}'s FIN (simultaneous close): both sides are in "
+                     "CLOSING until each FIN is acknowledged",
+                     f"{lbl}{data}{me}的 FIN 与{peer}的 FIN 交叉（同时关闭）：双方都处于 CLOSING，直到各自的 FIN 被确认")
+        return L(f"{data}{me} sends FIN at seq {fin_at}", f"{data}{me}发出 FIN，序列号 seq {fin_at}")
 
-    def _close_ack_note(self, pkt, step, me, peer, sa, pb, pa) -> str:
+    def _close_ack_note(self, pkt, step, me, peer, sa, pb, pa, on_data: bool = False) -> str:
+        L = self.L
+        fin = self.fin_rel[1 - pkt.dir]
+        eq = L(f" = FIN's seq {fin} + 1", f" = FIN 的序列号 {fin} + 1") if fin is not None else ""
+        lbl = f"{step}: " if not self.zh else f"{step}："
+        if on_data:
+            lbl += L("its ACK field also closes: ", "它的确认号同时完成挥手：")
         if pb is State.FIN_WAIT_1 and pa is State.FIN_WAIT_2:
-            return (f"{step}: {me} acknowledges the {peer}'s FIN (ack {pkt.rack} = FIN's seq + 1); the "
-                    f"connection is half-closed: the {me} may still send, the {peer} waits in FIN_WAIT_2")
+            return L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}{eq}); the "
+                     f"connection is half-closed: the {me} may still send, the {peer} waits in FIN_WAIT_2",
+                     f"{lbl}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}{eq}）；连接进入半关闭："
+                     f"{me}仍可以发送数据，{peer}在 FIN_WAIT_2 中等待")
         if pa is State.CLOSED and pb is State.LAST_ACK:
-            tw = (f"; {me} enters TIME_WAIT and will wait 2×MSL before forgetting the connection, so that a "
-                  f"lost final ACK can be repeated and old segments die out") if sa is State.TIME_WAIT else ""
-            return f"{step}: {me} acknowledges the {peer}'s FIN (ack {pkt.rack}); the {peer} is CLOSED{tw}"
+            tw = L(f"; {me} enters TIME_WAIT and will wait 2×MSL before forgetting the connection, so that a "
+                   f"lost final ACK can be repeated and old segments die out",
+                   f"；{me}进入 TIME_WAIT，要等待 2×MSL 才忘掉这个连接，这样最后的 ACK 丢了还能重发，"
+                   "网络中的旧报文段也会消失") if sa is State.TIME_WAIT else ""
+            return L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}); the {peer} is CLOSED{tw}",
+                     f"{lbl}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}）；{peer}进入 CLOSED{tw}")
         if pb is State.CLOSING and pa is State.TIME_WAIT:
-            return f"{step}: {me} acknowledges the {peer}'s FIN; the {peer} moves from CLOSING to TIME_WAIT"
-        return f"{step}: {me} acknowledges the {peer}'s FIN (ack {pkt.rack})"
+            return L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}{eq}); the {peer} moves from "
+                     "CLOSING to TIME_WAIT",
+                     f"{lbl}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}{eq}）；{peer}从 CLOSING 进入 TIME_WAIT")
+        return L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack})",
+                 f"{lbl}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}）")
 
     def _data_note(self, pkt, me, an) -> str:
         for k in ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order"):
@@ -203,156 +333,249 @@ class Explainer:
             return self.anomaly_message(pkt, "zero_window_probe", None)
         if "keep_alive" in an:
             return self.anomaly_message(pkt, "keep_alive", None)
-        s = f"{me} sends {byte_range(pkt.rseq, pkt.len)} ({pkt.len} bytes)"
-        return s
+        return self.L(f"{me} sends {self.br(pkt.rseq, pkt.len)} ({pkt.len} bytes)",
+                      f"{me}发送{self.br(pkt.rseq, pkt.len)}（{pkt.len} 字节）")
 
     def _ack_note(self, pkt, me, peer, an) -> str:
-        for k in ("duplicate_ack", "keep_alive", "keep_alive_ack", "zero_window_probe_ack", "window_update"):
+        L = self.L
+        for k in ("duplicate_ack", "zero_window_probe", "keep_alive", "keep_alive_ack", "zero_window_probe_ack",
+                  "window_update"):
             if k in an:
                 return self.anomaly_message(pkt, k, an[k])
         if pkt.rack is None:
-            return f"{me} sends a segment without the ACK flag"
+            return L(f"{me} sends a segment without the ACK flag", f"{me}发出一个没有 ACK 标志的报文段")
         if "zero_window" in an:
             return self.anomaly_message(pkt, "zero_window", None)
+        fin = self.fin_rel[1 - pkt.dir]
+        if fin is not None and pkt.rack == (fin + 1) & 0xFFFFFFFF:
+            return L(f"{me} acknowledges the {peer}'s FIN again (ack {pkt.rack} = FIN's seq {fin} + 1)",
+                     f"{me}再次确认{peer}的 FIN（确认号 ack {pkt.rack} = FIN 的序列号 {fin} + 1）")
         if pkt.rack <= 1:
-            return f"{me} acknowledges nothing new (ack {pkt.rack})"
-        return (f"{me} acknowledges everything up to byte {pkt.rack - 1} and expects byte {pkt.rack} next "
-                f"(ack {pkt.rack} = 1 + {pkt.rack - 1} bytes received)")
+            return L(f"{me} acknowledges nothing new (ack {pkt.rack})", f"{me}没有确认新的数据（确认号 ack {pkt.rack}）")
+        n = pkt.rack - 1
+        return L(f"{me} acknowledges everything up to byte {n} and expects byte {pkt.rack} next "
+                 f"(ack {pkt.rack} = 1 + {n} bytes received)",
+                 f"{me}确认收到第 {n} 字节及之前的全部数据，下一个期望的是第 {pkt.rack} 字节"
+                 f"（确认号 ack {pkt.rack} = 1 + 已收到的 {n} 字节）")
 
     # -- anomalies ----------------------------------------------------------------------
     def anomaly_message(self, pkt: Packet, kind: str, detail) -> str:
-        me = WHO[pkt.dir]
-        peer = WHO[1 - pkt.dir]
-        rng = byte_range(pkt.rseq, pkt.len) if pkt.len else "its SYN" if pkt.flags & SYN else \
-            "its FIN" if pkt.flags & FIN else "nothing"
+        L = self.L
+        me = self.who(pkt.dir)
+        peer = self.who(1 - pkt.dir)
+        if pkt.len:
+            rng = self.br(pkt.rseq, pkt.len)
+        elif pkt.flags & SYN:
+            rng = L("its SYN", "它的 SYN")
+        elif pkt.flags & FIN:
+            rng = L("its FIN", "它的 FIN")
+        else:
+            rng = L("nothing", "空报文段")
         if kind in ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order"):
             first, dt = detail if isinstance(detail, tuple) else (None, None)
-            since = f", {fmt_dt(dt)} after the highest segment so far (frame {first})" if first else ""
+            since = L(f", {fmt_dt(dt)} after the highest segment so far (frame {first})",
+                      f"，距目前最高的报文段（第 {first} 帧）{fmt_dt(dt)}") if first else ""
             if kind == "retransmission":
-                return f"retransmission: {me} sends {rng} again{since}; the first copy or its ACK was probably lost (timeout)"
+                return L(f"retransmission: {me} sends {rng} again{since}; the first copy or its ACK was probably lost (timeout)",
+                         f"重传：{me}再次发送{rng}{since}；第一次发的包或它的 ACK 很可能丢了（超时重传）")
             if kind == "fast_retransmission":
-                return (f"fast retransmission: {me} resends {rng} right after the {peer}'s duplicate ACKs "
-                        f"asked for it{since}")
+                return L(f"fast retransmission: {me} resends {rng} right after the {peer}'s duplicate ACKs "
+                         f"asked for it{since}",
+                         f"快速重传：{peer}的重复 ACK 一再要求这段数据，{me}随即重发{rng}{since}")
             if kind == "spurious_retransmission":
-                return (f"spurious retransmission: {me} resends {rng}, which the {peer} had already "
-                        "acknowledged (the ACK was late or lost)")
-            return (f"out of order: {rng} arrive after higher sequence numbers{since}; "
-                    "reordered in the network, or a quick retransmission")
+                return L(f"spurious retransmission: {me} resends {rng}, which the {peer} had already "
+                         "acknowledged (the ACK was late or lost)",
+                         f"伪重传：{me}重发{rng}，而{peer}早已确认过（ACK 来晚了或丢了）")
+            return L(f"out of order: {rng} arrive after higher sequence numbers{since}; "
+                     "reordered in the network, or a quick retransmission",
+                     f"乱序：{rng}在更高的序列号之后才到{since}；网络中发生了重排，或是一次很快的重传")
         if kind == "lost_segment":
             lo, hi = detail if isinstance(detail, tuple) else (None, None)
             n = (hi - lo) & 0xFFFFFFFF if lo is not None else 0
-            return (f"previous segment not captured: {n} bytes before this one are missing "
-                    "(lost in the network, or dropped by the capture)")
+            return L(f"previous segment not captured: {n} bytes before this one are missing "
+                     "(lost in the network, or dropped by the capture)",
+                     f"前一个报文段没有抓到：这个报文段之前缺了 {n} 字节（在网络中丢失，或被抓包丢掉）")
         if kind == "ack_lost_segment":
-            return f"{me} acknowledges data the capture never saw (captured only in part, or asymmetric routing)"
+            return L(f"{me} acknowledges data the capture never saw (captured only in part, or asymmetric routing)",
+                     f"{me}确认了抓包中从未出现的数据（只抓到一部分，或来回路径不同）")
         if kind == "duplicate_ack":
             n, of = detail if isinstance(detail, tuple) else (None, None)
-            return (f"duplicate ACK #{n} (of frame {of}): {me} still expects byte {pkt.rack}, "
-                    "so a segment is missing or out of order")
+            return L(f"duplicate ACK #{n} (of frame {of}): {me} still expects byte {pkt.rack}, "
+                     "so a segment is missing or out of order",
+                     f"重复 ACK #{n}（重复第 {of} 帧）：{me}仍在等第 {pkt.rack} 字节，说明有报文段丢失或乱序")
         if kind == "zero_window":
-            return f"{me}'s receive window is 0: its buffer is full, so the {peer} must stop sending"
+            return L(f"{me}'s receive window is 0: its buffer is full, so the {peer} must stop sending",
+                     f"{me}的接收窗口为 0：接收缓冲区满了，{peer}必须暂停发送")
         if kind == "zero_window_probe":
-            return f"zero-window probe: {me} sends one byte to ask whether the {peer}'s window has opened"
+            if not pkt.len:
+                return L(f"zero-window probe: {me} asks whether the {peer}'s window has opened",
+                         f"零窗口探测：{me}询问{peer}的窗口是否已经打开")
+            return L(f"zero-window probe: {me} sends one byte to ask whether the {peer}'s window has opened",
+                     f"零窗口探测：{me}发送一个字节，询问{peer}的窗口是否已经打开")
         if kind == "zero_window_probe_ack":
-            return f"{me} answers the zero-window probe: its window is still 0"
+            return L(f"{me} answers the zero-window probe: its window is still 0",
+                     f"{me}回应零窗口探测：窗口仍为 0")
         if kind == "window_update":
-            return f"window update: {me}'s receive window changes to {pkt.win}, nothing else new"
+            return L(f"window update: {me}'s receive window changes to {pkt.win}, nothing else new",
+                     f"窗口更新：{me}的接收窗口变为 {pkt.win}，没有其他新内容")
         if kind == "window_full":
-            return f"this segment fills the {peer}'s receive window completely"
+            return L(f"this segment fills the {peer}'s receive window completely",
+                     f"这个报文段正好填满{peer}的接收窗口")
         if kind == "keep_alive":
-            return f"keep-alive: {me} probes whether the {peer} is still there (one byte before what it has acknowledged)"
+            return L(f"keep-alive: {me} probes whether the {peer} is still there (one byte before what it has acknowledged)",
+                     f"保活（keep-alive）：{me}探测{peer}是否还在（序列号比已确认的位置少一）")
         if kind == "keep_alive_ack":
-            return f"{me} answers the keep-alive"
+            return L(f"{me} answers the keep-alive", f"{me}回应保活探测")
         if kind == "reused_ports":
-            return f"the same addresses and ports were used by connection {detail} before: a new connection starts"
+            return L(f"the same addresses and ports were used by connection {detail} before: a new connection starts",
+                     f"相同的地址和端口之前被连接 {detail} 使用过：这是一个新连接")
         if kind == "time_wait_reuse":
             old, dt = detail
-            return (f"a new SYN on the same addresses and ports only {fmt_dt(dt)} after connection {old} closed "
-                    "(within 2×MSL, while the old one may still be in TIME_WAIT)")
+            return L(f"a new SYN on the same addresses and ports only {fmt_dt(dt)} after connection {old} closed "
+                     "(within 2×MSL, while the old one may still be in TIME_WAIT)",
+                     f"连接 {old} 关闭后仅 {fmt_dt(dt)}，相同地址和端口上又来了新的 SYN"
+                     "（在 2×MSL 之内，旧连接可能还在 TIME_WAIT）")
         if kind == "rst":
-            return f"{me} reset the connection (in state {detail})"
+            return L(f"{me} reset the connection (in state {detail})", f"{me}重置了连接（当时处于 {detail}）")
         if kind == "connection_refused":
-            return f"{me} refused the connection (RST answering a SYN)"
+            return L(f"{me} refused the connection (RST answering a SYN)", f"{me}拒绝了连接（用 RST 回答 SYN）")
         if kind == "syn_with_data":
-            return f"the SYN carries {detail} bytes of data without a TCP Fast Open cookie"
+            return L(f"the SYN carries {detail} bytes of data without a TCP Fast Open cookie",
+                     f"SYN 携带了 {detail} 字节数据，却没有 TCP Fast Open cookie")
         if kind == "invalid_flags":
-            return f"invalid flag combination: {detail}"
+            return L(f"invalid flag combination: {detail}", f"非法的标志位组合：{detail}")
         if kind == "data_after_fin":
-            return f"{me} sends data beyond its own FIN (frame {detail})"
+            return L(f"{me} sends data beyond its own FIN (frame {detail})", f"{me}在自己的 FIN（第 {detail} 帧）之后还发送数据")
         if kind == "data_after_rst":
-            return f"{me} sends data after the connection was reset (RST in frame {detail})"
+            return L(f"{me} sends data after the connection was reset (RST in frame {detail})",
+                     f"连接被重置（第 {detail} 帧的 RST）之后，{me}还在发送数据")
         if kind == "unexpected_segment":
-            return f"unexpected segment for the state machine: {detail}"
+            return L(f"unexpected segment for the state machine: {detail}", f"状态机没有预料到的报文段：{detail}")
         if kind == "duplicate":
-            return f"a second copy of frame {detail} (same IP ID and bytes): duplicated in the network, not resent by {me}"
+            return L(f"a second copy of frame {detail} (same IP ID and bytes): duplicated in the network, not resent by {me}",
+                     f"第 {detail} 帧的第二份拷贝（IP ID 和内容相同）：是网络复制的，不是{me}重发的")
         return kind.replace("_", " ")
+
+    def flow_anomaly_message(self, a) -> str:
+        """A flow-level finding (records.Anomaly) in the explainer's language."""
+        if not self.zh:
+            return a.message
+        o, r = self.flow.ends
+        k = a.kind
+        if k == "syn_unanswered":
+            n = f"（共发出 {o.pkts} 个 SYN）" if o.pkts > 1 else ""
+            return f"客户端的 SYN（第 {a.frame} 帧）直到抓包结束都没有收到 SYN-ACK{n}"
+        if k == "synack_unanswered":
+            return f"服务端的 SYN-ACK（第 {a.frame} 帧）一直没有被确认：三次握手的最后一个 ACK 没有出现"
+        if k == "data_unacked":
+            import re
+            m = re.search(r"(\d+) bytes", a.message)
+            n = m.group(1) if m else "?"
+            d = a.dir if a.dir is not None else 0
+            return f"{WHO_ZH[d]}发送的 {n} 字节一直没有被确认，尽管之后还看到了{WHO_ZH[1 - d]}的报文"
+        if k == "fin_unacked":
+            d = a.dir if a.dir is not None else 0
+            return f"{WHO_ZH[d]}的 FIN（第 {a.frame} 帧）一直没有被确认"
+        if k == "not_closed":
+            return f"抓包结束时连接仍然打开（客户端 {o.state.value}，服务端 {r.state.value}）"
+        return a.message
+
+    # -- deeper lessons (teach.py) -------------------------------------------------------
+    def teach(self, pkt: Packet, before: tuple[State, State]) -> list:
+        """Teaching lines for one packet (strings, or a teach.ConfirmTable)."""
+        from . import teach
+        if not self._lessons_ready:
+            self._scan_for_lessons()
+        return teach.packet_lessons(self, pkt, before)
+
+    def _syn_opts(self, pkt: Packet) -> str:
+        if not pkt.options:
+            return self.L("no options", "没有选项")
+        words = []
+        for k, v in parse_options(pkt.options):
+            if k == "mss":
+                words.append(f"MSS {v}")
+            elif k == "wscale":
+                words.append(self.L(f"window scale {v} (×{1 << min(v, 14)})", f"窗口扩大因子 {v}（×{1 << min(v, 14)}）"))
+            elif k == "sackOK":
+                words.append(self.L("SACK permitted", "允许 SACK"))
+            elif k == "TS":
+                words.append(self.L("timestamps", "时间戳"))
+            elif k == "tfo":
+                words.append(self.L("TCP Fast Open cookie" if v else "TCP Fast Open cookie request",
+                                    "TCP Fast Open cookie" if v else "TCP Fast Open cookie 请求"))
+            elif k == "mptcp":
+                words.append("MPTCP")
+        if not words:
+            return ""
+        return self.L("offers " + ", ".join(words), "提供选项：" + "、".join(words))
+
+    def _syn_data(self, pkt: Packet, an) -> str:
+        if "syn_with_data" in an:
+            return self.L(f"the SYN carries {pkt.len} bytes of data without a Fast Open cookie (unusual)",
+                          f"SYN 携带了 {pkt.len} 字节数据，却没有 Fast Open cookie（不常见）")
+        return self.L(f"TCP Fast Open: the SYN already carries {pkt.len} bytes of data",
+                      f"TCP Fast Open：SYN 已经携带了 {pkt.len} 字节数据")
 
 
 def _is_retrans(an) -> bool:
     return any(k in an for k in ("retransmission", "fast_retransmission", "spurious_retransmission"))
 
 
-def _syn_opts(pkt: Packet) -> str:
-    if not pkt.options:
-        return "no options"
-    words = []
-    for k, v in parse_options(pkt.options):
-        if k == "mss":
-            words.append(f"MSS {v}")
-        elif k == "wscale":
-            words.append(f"window scale {v} (×{1 << min(v, 14)})")
-        elif k == "sackOK":
-            words.append("SACK permitted")
-        elif k == "TS":
-            words.append("timestamps")
-        elif k == "tfo":
-            words.append("TCP Fast Open cookie" if v else "TCP Fast Open cookie request")
-        elif k == "mptcp":
-            words.append("MPTCP")
-    return "offers " + ", ".join(words) if words else ""
-
-
-def _syn_data(pkt: Packet, an) -> str:
-    if "syn_with_data" in an:
-        return f"the SYN carries {pkt.len} bytes of data without a Fast Open cookie (unusual)"
-    return f"TCP Fast Open: the SYN already carries {pkt.len} bytes of data"
-
-
-def describe_open(flow) -> str:
+def describe_open(flow, lang: str = "en") -> str:
     v = flow.ended
     o, r = flow.ends
+    zh = lang == "zh"
     if v.opened == "handshake":
+        if zh:
+            rtt = f"，握手往返时间 {fmt_dt(flow.irtt)}" if flow.irtt is not None else ""
+            return f"通过完整的三次握手建立{rtt}"
         rtt = f", handshake RTT {fmt_dt(flow.irtt)}" if flow.irtt is not None else ""
         return f"opened with a complete three-way handshake{rtt}"
     if v.opened == "handshake_no_ack":
-        return "SYN and SYN-ACK seen, but the handshake's final ACK was never seen"
+        return ("看到了 SYN 和 SYN-ACK，但没有看到三次握手的最后一个 ACK" if zh else
+                "SYN and SYN-ACK seen, but the handshake's final ACK was never seen")
     if v.opened == "refused":
-        return "connection refused: the SYN was answered with RST"
+        return "连接被拒绝：SYN 得到的回答是 RST" if zh else "connection refused: the SYN was answered with RST"
     if v.opened == "syn_unanswered":
         n = o.pkts
+        if zh:
+            return f"SYN 无应答：直到抓包结束都没有 SYN-ACK（发出了 {n} 个 SYN）"
         return f"SYN unanswered: no SYN-ACK by the end of the capture ({n} SYN{'s' if n > 1 else ''} sent)"
     if v.opened == "partial_handshake":
-        return "the capture starts at the SYN-ACK: the client's SYN was not captured"
+        return ("抓包从 SYN-ACK 开始：客户端的 SYN 没有被抓到" if zh else
+                "the capture starts at the SYN-ACK: the client's SYN was not captured")
+    if zh:
+        how = {"first": "它发出了抓到的第一个包", "port": "另一端使用知名端口"}
+        return (f"抓包从连接中途开始（没有看到 SYN）；推测客户端是 {endpoint_str(flow.orig)}，"
+                f"因为{how.get(flow.oriented_by, flow.oriented_by)}")
     how = {"first": "it sent the first captured packet", "port": "the other side uses a well-known port"}
     return (f"the capture starts mid-connection (no SYN seen); client guessed as "
             f"{endpoint_str(flow.orig)} because {how.get(flow.oriented_by, flow.oriented_by)}")
 
 
-def describe_end(flow) -> str:
+def describe_end(flow, lang: str = "en") -> str:
     v = flow.ended
     o, r = flow.ends
-    who = {"orig": "client", "resp": "server", None: "?"}
+    zh = lang == "zh"
+    name = {"orig": who(0, lang), "resp": who(1, lang), None: "?"}
     if v.ended == "graceful":
-        return f"closed gracefully with FIN on both sides; the {who[v.closer]} closed first (active close)"
+        if zh:
+            return f"双方都用 FIN 正常关闭；{name[v.closer]}先关闭（主动关闭）"
+        return f"closed gracefully with FIN on both sides; the {name[v.closer]} closed first (active close)"
     if v.ended in ("reset", "refused"):
         e = o if v.closer == "orig" else r
-        return f"reset by the {who[v.closer]} (RST in frame {e.rst_frame})"
+        if zh:
+            return f"被{name[v.closer]}重置（第 {e.rst_frame} 帧的 RST）"
+        return f"reset by the {name[v.closer]} (RST in frame {e.rst_frame})"
     if v.ended == "half_closed":
-        return (f"half-closed: the {who[v.closer]} sent FIN, but the connection was not fully closed "
+        if zh:
+            return f"半关闭：{name[v.closer]}发出了 FIN，但抓包结束时连接还没有完全关闭"
+        return (f"half-closed: the {name[v.closer]} sent FIN, but the connection was not fully closed "
                 f"when the capture ended")
     if v.ended == "unanswered":
-        return "never opened"
-    return "still open when the capture ended"
+        return "从未建立" if zh else "never opened"
+    return "抓包结束时仍然打开" if zh else "still open when the capture ended"
 
 
 def opts_text(pkt: Packet) -> str:

@@ -2,6 +2,8 @@
 
 Text that comes from the capture (addresses, notes with numbers) is passed as
 `rich.text.Text`, never as markup, so brackets such as ``[S.]`` print as they are.
+Notes follow ``--lang``; with ``--explain`` each packet's lessons (`teach.py`)
+follow its note in a dimmer style, and the connection's lessons its verdict.
 """
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .text import capture_line, skipped_lines
-from .timeline import header_lines, rows, verdict_lines
+from ..teach import lesson_lines as _lesson_text
+from .text import capture_line, shown_line, skipped_lines
+from .timeline import asciify, header_lines, lesson_lines, rows, verdict_lines
 
 ARROW = ("→", "←")
 FLAG_STYLE = {"S": "bold green", "S.": "bold green", "F.": "bold yellow", "F": "bold yellow",
@@ -23,8 +26,12 @@ BAD = {"rst", "connection_refused", "retransmission", "fast_retransmission", "lo
 
 class RichRenderer:
     def __init__(self, limit: int | None = 20, max_packets: int | None = 60, notes: bool = True,
-                 console: Console | None = None):
+                 console: Console | None = None, lang: str = "en", explain: bool = False, ascii: bool = False,
+                 **_ignored):
         self.console = console or Console(highlight=False)
+        self.lang = lang
+        self.explain = explain
+        self.ascii = ascii
         self.limit = limit
         self.max_packets = max_packets
         self.notes = notes
@@ -37,36 +44,42 @@ class RichRenderer:
             return
         self.shown += 1
         c = self.console
-        head = header_lines(flow)
+        zh = self.lang == "zh"
+        A = asciify if self.ascii else (lambda x: x)
+        head = [A(h) for h in header_lines(flow, self.lang)]
         t = Table(box=None, pad_edge=False, show_edge=False, expand=False, header_style="bold dim")
         t.add_column("#", justify="right", style="dim")
-        t.add_column("time", justify="right")
+        t.add_column("时间" if zh else "time", justify="right")
         t.add_column("", justify="center")
-        t.add_column("flags")
+        t.add_column("标志" if zh else "flags")
         t.add_column("seq", justify="right")
         t.add_column("ack", justify="right")
-        t.add_column("win", justify="right", style="dim")
-        t.add_column("len", justify="right")
-        t.add_column("client", style="cyan")
-        t.add_column("server", style="magenta")
-        t.add_column("what happened", ratio=1, min_width=30)
+        t.add_column("窗口" if zh else "win", justify="right", style="dim")
+        t.add_column("长度" if zh else "len", justify="right")
+        t.add_column("客户端" if zh else "client", style="cyan")
+        t.add_column("服务端" if zh else "server", style="magenta")
+        t.add_column("发生了什么" if zh else "what happened", ratio=1, min_width=30)
         n = len(flow.packets)
         mp = self.max_packets
         first = last = None
         if mp and n > mp:
             first, last = mp * 2 // 3, mp - mp * 2 // 3
         prev = -1
-        for i, r in rows(flow, first, last):
+        for i, r in rows(flow, first, last, lang=self.lang, explain=self.explain and self.notes):
             if i != prev + 1:
+                k = i - prev - 1
                 t.add_row("", "", "", "", "", "", "", "", "", "",
-                          Text(f"… {i - prev - 1} packets not shown (--max-packets 0 shows all) …", style="dim italic"))
+                          Text(A(f"… 省略了 {k} 个包（--max-packets 0 显示全部）…" if zh else
+                                 f"… {k} packets not shown (--max-packets 0 shows all) …"), style="dim italic"))
             prev = i
-            note = Text(r.note if self.notes else "")
+            note = Text(A(r.note) if self.notes else "")
             for kind, msg in r.anomalies:
                 if kind in ("rst", "connection_refused"):
                     continue
-                note.append(("\n" if note else "") + f"⚠ {kind}: {msg}",
+                note.append(("\n" if note else "") + A(f"⚠ {kind}: {msg}"),
                             style="red" if kind in BAD else "yellow")
+            for line in _lesson_text(r.teach or [], self.lang, self.ascii):
+                note.append(("\n" if note else "") + A(line), style="dim")
             t.add_row(
                 Text(str(r.frame)), Text(f"{r.t:.6f}"),
                 Text(ARROW[r.dir], style="cyan" if r.dir == 0 else "magenta"),
@@ -76,16 +89,17 @@ class RichRenderer:
                 Text(r.server, style="bold" if r.changed[1] else "dim"),
                 note,
             )
-        verdict = Text("\n".join(verdict_lines(flow)))
+        verdict = Text(A("\n".join(verdict_lines(flow, self.lang))))
+        if self.explain and self.notes:
+            for line in lesson_lines(flow, self.lang):
+                verdict.append("\n  • " + A(line), style="dim")
         c.print(Panel(Group(t, Text(""), verdict), title=Text(head[0].strip(), style="bold"),
                       subtitle=Text(head[1].strip()), title_align="left", subtitle_align="left"))
 
     def close(self, stats) -> None:
         c = self.console
         if self.hidden:
-            c.print(Text(f"Showed {self.shown} of {self.shown + self.hidden} connections in full "
-                         f"(--limit). Use --all for every connection, --flow ID for one, "
-                         f"or --format json for everything.", style="yellow"))
-        c.print(Text(capture_line(stats), style="dim"))
-        for line in skipped_lines(stats):
+            c.print(Text(shown_line(self.shown, self.hidden, self.lang), style="yellow"))
+        c.print(Text(capture_line(stats, self.lang), style="dim"))
+        for line in skipped_lines(stats, self.lang):
             c.print(Text(line, style="dim"))

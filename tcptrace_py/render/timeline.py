@@ -1,4 +1,9 @@
-"""The annotated timeline as rows and sentences, shared by the text and rich renderers."""
+"""The annotated timeline as rows and sentences, shared by the text, rich and ladder renderers.
+
+`rows()` builds one `Row` per printed packet (notes in the chosen language, and the
+lessons of `teach.py` when `explain` is on); `header_lines`, `verdict_lines` and
+`lesson_lines` give the text around them; `asciify` is what `--ascii` does to text.
+"""
 from __future__ import annotations
 
 import datetime as _dt
@@ -6,6 +11,7 @@ from dataclasses import dataclass
 
 from ..explain import Explainer, describe_end, describe_open, endpoint_str, fmt_dt
 from ..records import FIN, SYN, flag_letters
+from ..teach import flow_lessons
 
 
 @dataclass(slots=True)
@@ -24,6 +30,7 @@ class Row:
     note: str
     anomalies: list[tuple[str, str]]   # (kind, message)
     options: str
+    teach: list = None                 # lessons (str or teach.ConfirmTable) with --explain
 
 
 def seq_text(p) -> str:
@@ -33,15 +40,20 @@ def seq_text(p) -> str:
     return str(p.rseq)
 
 
-def rows(flow, first: int | None = None, last: int | None = None):
-    """Rows for the flow's packets; with first/last, only those (by index) are built."""
-    ex = Explainer(flow)
+def rows(flow, first: int | None = None, last: int | None = None, lang: str = "en", explain: bool = False,
+         show=None):
+    """Rows for the flow's packets; with first/last, only those (by index) are built, or with
+    `show` (a predicate on the index), only the indices it accepts."""
+    ex = Explainer(flow, lang)
     before = flow.init_states
     t0 = flow.first_ts
     n = len(flow.packets)
     for i, p in enumerate(flow.packets):
-        show = first is None or i < first or (last is not None and i >= n - last)
-        if show:
+        if show is not None:
+            shown = show(i)
+        else:
+            shown = first is None or i < first or (last is not None and i >= n - last)
+        if shown:
             an = [(k, ex.anomaly_message(p, k, v)) for k, v in p.anomalies.items()] if p.anomalies else []
             yield i, Row(
                 frame=p.frame, t=p.ts - t0, dir=p.dir, flags=flag_letters(p.flags),
@@ -50,6 +62,7 @@ def rows(flow, first: int | None = None, last: int | None = None):
                 changed=(p.orig_state is not before[0], p.resp_state is not before[1]),
                 note=ex.note(p, before), anomalies=an,
                 options=_opts(p) if p.flags & SYN else "",
+                teach=ex.teach(p, before) if explain else [],
             )
         before = (p.orig_state, p.resp_state)
 
@@ -59,17 +72,32 @@ def _opts(p) -> str:
     return format_options(p.options) if p.options else ""
 
 
-def header_lines(flow) -> list[str]:
-    start = _dt.datetime.fromtimestamp(flow.first_ts, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+def utc_text(ts: float) -> str:
+    """A capture timestamp as UTC text; a timestamp no calendar can hold stays a number."""
+    try:
+        return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    except (ValueError, OverflowError, OSError):
+        return f"{ts:.6f} s after the epoch"
+
+
+def header_lines(flow, lang: str = "en") -> list[str]:
+    start = utc_text(flow.first_ts)
+    if lang == "zh":
+        return [
+            f"连接 {flow.id}: {endpoint_str(flow.orig)} (客户端) -> {endpoint_str(flow.resp)} (服务端)",
+            f"  开始于 {start}，第一帧 {flow.first_frame}，共 {flow.npkts} 个包",
+        ]
     return [
         f"Connection {flow.id}: {endpoint_str(flow.orig)} (client) -> {endpoint_str(flow.resp)} (server)",
         f"  started {start}, first frame {flow.first_frame}, {flow.npkts} packets",
     ]
 
 
-def verdict_lines(flow) -> list[str]:
+def verdict_lines(flow, lang: str = "en") -> list[str]:
     v = flow.ended
     o, r = flow.ends
+    if lang == "zh":
+        return _verdict_lines_zh(flow)
     lines = [
         f"  opened: {describe_open(flow)}",
         f"  ended:  {describe_end(flow)}",
@@ -85,6 +113,44 @@ def verdict_lines(flow) -> list[str]:
     for a in flow.anomalies:
         lines.append(f"    ! {a.kind}: {a.message}")
     return lines
+
+
+def _verdict_lines_zh(flow) -> list[str]:
+    v = flow.ended
+    o, r = flow.ends
+    ex = Explainer(flow, "zh")
+    lines = [
+        f"  建立：{describe_open(flow, 'zh')}",
+        f"  结束：{describe_end(flow, 'zh')}",
+        f"  最终状态：客户端 {o.state.value}，服务端 {r.state.value}   (Zeek: {v.conn_state} {v.history})",
+        f"  客户端 -> 服务端：{v.orig_pkts} 个包，{v.orig_bytes} 字节载荷；"
+        f"  服务端 -> 客户端：{v.resp_pkts} 个包，{v.resp_bytes} 字节载荷；  持续 {fmt_dt(v.duration)}",
+    ]
+    if v.anomaly_counts:
+        lines.append("  异常：" + "，".join(f"{k} ×{n}" for k, n in sorted(v.anomaly_counts.items())))
+    else:
+        lines.append("  异常：无")
+    for a in flow.anomalies:
+        lines.append(f"    ! {a.kind}: {ex.flow_anomaly_message(a)}")
+    return lines
+
+
+def lesson_lines(flow, lang: str = "en") -> list[str]:
+    """The lessons for the whole connection (--explain), shown under the verdict."""
+    return flow_lessons(Explainer(flow, lang))
+
+
+ASCII = {"–": "-", "—": "--", "×": "x", "µs": "us", "…": "...", "→": "->", "←": "<-", "✓": "Y", "·": "-",
+         "⚠": "!", "“": '"', "”": '"', "‘": "'", "’": "'", "√": "Y", "≥": ">=", "≤": "<="}
+
+
+def asciify(s: str) -> str:
+    """--ascii: the typographic characters of the notes as ASCII (Chinese text stays as it is)."""
+    if s.isascii():
+        return s
+    for k, v in ASCII.items():
+        s = s.replace(k, v)
+    return s
 
 
 def closing_note(flow) -> bool:
