@@ -204,11 +204,9 @@ def _renderer(fmt, out, view, with_packets=True):
         return SvgRenderer(out, **view)
     if fmt == "rich":
         from .render.term import RichRenderer
-        return RichRenderer(limit=view["limit"], max_packets=view["max_packets"], notes=view["notes"],
-                            lang=view["lang"], explain=view["explain"], ascii=view["ascii"])
+        return RichRenderer(**view)
     from .render.text import TextRenderer
-    return TextRenderer(out, limit=view["limit"], max_packets=view["max_packets"], notes=view["notes"],
-                        lang=view["lang"], explain=view["explain"], ascii=view["ascii"])
+    return TextRenderer(out, **view)
 
 
 class _Progress:

@@ -28,6 +28,7 @@ from ..teach import lesson_lines
 from .conversation import NBSP, Arrow, Fold, build, wrap
 from .text import capture_line, shown_line, skipped_lines
 from .timeline import asciify
+from .view import View
 
 UNICODE = dict(lane="│", fold_lane="┆", top="┬", bottom="┴", tail_l="├", tail_r="┤", line="─", dash="╌",
                reset="━", head_r="▶", head_l="◀", warn="⚠")
@@ -40,23 +41,14 @@ PIPED_WIDTH = 100
 MIN_ARROW, MAX_ARROW = 36, 76
 
 
-class LadderRenderer:
-    def __init__(self, out, rich: bool = False, limit: int | None = 20, max_packets: int | None = 60,
-                 notes: bool = True, ascii: bool = False, unfold: bool = False, lang: str = "en",
-                 explain: bool = False, console: Console | None = None, width: int | None = None, **_ignored):
+class LadderRenderer(View):
+    def __init__(self, out, rich: bool = False, console: Console | None = None, width: int | None = None,
+                 **view):
+        super().__init__(**view)
         self.out = out
         self.rich = rich
-        self.limit = limit
-        self.max_packets = max_packets
-        self.notes = notes
-        self.ascii = ascii
-        self.unfold = unfold
-        self.lang = lang
-        self.explain = explain
-        self.g = ASCII if ascii else UNICODE
-        self.A = asciify if ascii else (lambda s: s)
-        self.shown = 0
-        self.hidden = 0
+        self.g = ASCII if self.ascii else UNICODE
+        self.A = asciify if self.ascii else (lambda s: s)
         self.console = None
         if rich:
             self.console = console or Console(file=out, highlight=False, emoji=False)
@@ -90,10 +82,8 @@ class LadderRenderer:
 
     # -- one connection -----------------------------------------------------------------
     def flow(self, flow) -> None:
-        if self.limit is not None and self.shown >= self.limit:
-            self.hidden += 1
+        if not self.take():
             return
-        self.shown += 1
         conv = build(flow, self.lang, self.notes, self.explain, self.unfold, self.max_packets)
         A = self.A
         for line in conv.title:

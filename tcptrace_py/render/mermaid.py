@@ -33,6 +33,7 @@ import re
 from ..teach import ConfirmTable
 from .conversation import NBSP, Fold, build, wrap
 from .text import capture_line, shown_line
+from .view import View
 
 ACTORS = ("C", "S")
 NOTE_WIDTH = 60
@@ -67,26 +68,16 @@ def multiline(text: str, width: int = NOTE_WIDTH) -> str:
     return "<br/>".join(escape(x) for x in wrap(text, width))
 
 
-class MermaidRenderer:
-    def __init__(self, out, limit: int | None = 20, max_packets: int | None = 60, notes: bool = True,
-                 unfold: bool = False, lang: str = "en", explain: bool = False, **_ignored):
+class MermaidRenderer(View):
+    def __init__(self, out, **view):
+        super().__init__(**view)
         self.out = out
-        self.limit = limit
-        self.max_packets = max_packets
-        self.notes = notes
-        self.unfold = unfold
-        self.lang = lang
-        self.explain = explain
-        self.shown = 0
-        self.hidden = 0
 
     def flow(self, flow) -> None:
-        if self.limit is not None and self.shown >= self.limit:
-            self.hidden += 1
-            return
-        if self.shown:
+        if self.shown and (self.limit is None or self.shown < self.limit):
             self.out.write("\n")
-        self.shown += 1
+        if not self.take():
+            return
         conv = build(flow, self.lang, self.notes, self.explain, self.unfold, self.max_packets)
         self.out.write("\n".join(diagram(conv, self.lang, self.explain and self.notes)) + "\n")
 

@@ -24,6 +24,7 @@ from rich.cells import cell_len
 from ..teach import lesson_lines
 from .conversation import NBSP, Arrow, Fold, build, wrap
 from .text import capture_line, shown_line, skipped_lines
+from .view import View
 
 FONT = 12
 CW = 7.3               # px per terminal cell at FONT
@@ -52,26 +53,16 @@ def text(x: float, y: float, s: str, fill: str = INK, anchor: str = "start", cls
     return f'<text x="{x:.1f}" y="{y:.1f}" fill="{fill}"{a}{c}{w}>{_t(s)}</text>'
 
 
-class SvgRenderer:
-    def __init__(self, out, limit: int | None = 20, max_packets: int | None = 60, notes: bool = True,
-                 unfold: bool = False, lang: str = "en", explain: bool = False, **_ignored):
+class SvgRenderer(View):
+    def __init__(self, out, **view):
+        super().__init__(**view)
         self.out = out
-        self.limit = limit
-        self.max_packets = max_packets
-        self.notes = notes
-        self.unfold = unfold
-        self.lang = lang
-        self.explain = explain
-        self.shown = 0
-        self.hidden = 0
         self.parts: list[str] = []
         self.y = 20.0
 
     def flow(self, flow) -> None:
-        if self.limit is not None and self.shown >= self.limit:
-            self.hidden += 1
+        if not self.take():
             return
-        self.shown += 1
         conv = build(flow, self.lang, self.notes, self.explain, self.unfold, self.max_packets)
         svg, h = draw(conv, self.y, self.lang)
         self.parts.append(svg)

@@ -15,6 +15,7 @@ from rich.text import Text
 from ..teach import lesson_lines as _lesson_text
 from .text import capture_line, shown_line, skipped_lines
 from .timeline import asciify, header_lines, lesson_lines, rows, verdict_lines
+from .view import View
 
 ARROW = ("→", "←")
 FLAG_STYLE = {"S": "bold green", "S.": "bold green", "F.": "bold yellow", "F": "bold yellow",
@@ -24,25 +25,14 @@ BAD = {"rst", "connection_refused", "retransmission", "fast_retransmission", "lo
        "data_after_rst", "data_after_fin", "out_of_order"}
 
 
-class RichRenderer:
-    def __init__(self, limit: int | None = 20, max_packets: int | None = 60, notes: bool = True,
-                 console: Console | None = None, lang: str = "en", explain: bool = False, ascii: bool = False,
-                 **_ignored):
+class RichRenderer(View):
+    def __init__(self, console: Console | None = None, **view):
+        super().__init__(**view)
         self.console = console or Console(highlight=False)
-        self.lang = lang
-        self.explain = explain
-        self.ascii = ascii
-        self.limit = limit
-        self.max_packets = max_packets
-        self.notes = notes
-        self.shown = 0
-        self.hidden = 0
 
     def flow(self, flow) -> None:
-        if self.limit is not None and self.shown >= self.limit:
-            self.hidden += 1
+        if not self.take():
             return
-        self.shown += 1
         c = self.console
         zh = self.lang == "zh"
         A = asciify if self.ascii else (lambda x: x)
@@ -60,10 +50,7 @@ class RichRenderer:
         t.add_column("服务端" if zh else "server", style="magenta")
         t.add_column("发生了什么" if zh else "what happened", ratio=1, min_width=30)
         n = len(flow.packets)
-        mp = self.max_packets
-        first = last = None
-        if mp and n > mp:
-            first, last = mp * 2 // 3, mp - mp * 2 // 3
+        first, last = self.window(n)
         prev = -1
         for i, r in rows(flow, first, last, lang=self.lang, explain=self.explain and self.notes):
             if i != prev + 1:

@@ -8,39 +8,27 @@ from __future__ import annotations
 
 from ..teach import lesson_lines as _lesson_text
 from .timeline import asciify, header_lines, lesson_lines, rows, verdict_lines
+from .view import View
 
 ARROW = ("C->S", "S->C")
 
 
-class TextRenderer:
-    def __init__(self, out, limit: int | None = 20, max_packets: int | None = 60, notes: bool = True,
-                 lang: str = "en", explain: bool = False, ascii: bool = False, **_ignored):
+class TextRenderer(View):
+    def __init__(self, out, **view):
+        super().__init__(**view)
         self.out = out
-        self.limit = limit
-        self.max_packets = max_packets
-        self.shown = 0
-        self.hidden = 0
-        self.notes = notes
-        self.lang = lang
-        self.explain = explain
-        self.ascii = ascii
 
     def _w(self, s: str) -> None:
         self.out.write(asciify(s) if self.ascii else s)
 
     def flow(self, flow) -> None:
-        if self.limit is not None and self.shown >= self.limit:
-            self.hidden += 1
+        if not self.take():
             return
-        self.shown += 1
         w = self._w
         zh = self.lang == "zh"
         w("\n".join(header_lines(flow, self.lang)) + "\n\n")
         n = len(flow.packets)
-        mp = self.max_packets
-        first = last = None
-        if mp and n > mp:
-            first, last = mp * 2 // 3, mp - mp * 2 // 3
+        first, last = self.window(n)
         prev = -1
         for i, r in rows(flow, first, last, lang=self.lang, explain=self.explain and self.notes):
             if i != prev + 1:
