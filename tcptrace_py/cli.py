@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import gc
 import os
 import sys
 
@@ -134,6 +135,9 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
 
     live = capture == "-"
     bar = _progress(reader) if sys.stderr.isatty() and not live else None
+    # The analysis makes millions of small objects and no reference cycles to speak of: the
+    # cyclic garbage collector would only rescan them (a quarter of the time on big captures).
+    gc.disable()
     try:
         try:
             for flow in az.run(reader, progress=bar.update if bar else None):

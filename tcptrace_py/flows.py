@@ -16,6 +16,8 @@ grows with the connections open at once, not with the packets in the capture.
 """
 from __future__ import annotations
 
+import heapq
+
 from .records import ACK, RST, SYN, Anomaly, Packet, State
 from .tracker import CLOSED_STATES, Endpoint
 
@@ -90,6 +92,8 @@ class FlowTable:
         self.grace = grace
         self.idle = idle
         self.recent: dict[tuple, tuple] = {}   # key -> (close_ts, flow id) of evicted closed flows
+        self.open_ids: set[int] = set()          # ids of the flows in the table
+        self._id_heap: list[int] = []            # the same ids, as a heap with lazy deletion
 
     def lookup(self, pkt: Packet) -> tuple[Flow, int]:
         """The flow a packet belongs to (made if new) and its direction: 0 orig->resp, 1 back."""
@@ -117,7 +121,17 @@ class FlowTable:
         self.table[key] = flow
         if old is not None:
             flow.reused_from = old
+            self.open_ids.discard(old.id)
+        self.open_ids.add(flow.id)
+        heapq.heappush(self._id_heap, flow.id)
         return flow
+
+    def min_open_id(self) -> int | None:
+        """The smallest id still in the table (amortised O(log n))."""
+        h = self._id_heap
+        while h and h[0] not in self.open_ids:
+            heapq.heappop(h)
+        return h[0] if h else None
 
     def expire(self, now: float) -> list[Flow]:
         """Remove and return flows finished by `now` (capture time)."""
@@ -131,6 +145,7 @@ class FlowTable:
         out = []
         for key in done:
             flow = self.table.pop(key)
+            self.open_ids.discard(flow.id)
             self.recent[key] = (flow.last_ts, flow.id)
             out.append(flow)
         if len(self.recent) > 100000:
@@ -141,4 +156,6 @@ class FlowTable:
     def drain(self) -> list[Flow]:
         flows = list(self.table.values())
         self.table.clear()
+        self.open_ids.clear()
+        self._id_heap.clear()
         return flows

@@ -9,6 +9,7 @@ API: it keeps every flow and returns them in id order.
 """
 from __future__ import annotations
 
+import gc
 import heapq
 from dataclasses import dataclass, field
 
@@ -119,7 +120,7 @@ class Analyzer:
             while held:
                 yield heapq.heappop(held)[1]
             return
-        open_min = min((f.id for f in self.table.table.values()), default=None)
+        open_min = self.table.min_open_id()
         while held and (open_min is None or held[0][0] < open_min or len(held) > self.reorder_limit):
             yield heapq.heappop(held)[1]
 
@@ -169,7 +170,13 @@ def analyze(path: str, keep_packets: bool = True) -> Analysis:
     """
     reader = CaptureReader(path)
     az = Analyzer(keep_packets=keep_packets, idle=None, grace=float("inf"))
-    flows = list(az.run(reader))
+    was = gc.isenabled()
+    gc.disable()      # millions of small objects, no cycles: the collector would only rescan them
+    try:
+        flows = list(az.run(reader))
+    finally:
+        if was:
+            gc.enable()
     flows.sort(key=lambda f: f.id)
     return Analysis(flows, az.stats)
 
