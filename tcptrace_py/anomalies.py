@@ -89,15 +89,15 @@ def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float 
     if ack != fwd.lastack:
         fwd.lastnondupack = pkt.frame
         fwd.dupacks = 0
-    # K. ACKed a segment the capture never saw
+    # K. ACKed a segment the capture never saw. As tshark 4.0.17 behaves on the corpus: flag it
+    # unless the sender repeats the ACK it sent last, then move the peer's "max seq to be ACKed"
+    # to its next sequence number (so one hole is reported once) and park the peer's dup-ACK
+    # count at -1 (read unsigned by the fast-retransmission check below).
     if flags & ACK and rev.maxseqtobeacked is not None and 0 < ((ack - rev.maxseqtobeacked) & M) < 0x80000000:
-        if rev.nextseq is not None and rev.maxseqtobeacked > rev.nextseq:
-            rev.maxseqtobeacked = rev.nextseq
+        if ack != fwd.lastack:
             pkt.add_anomaly("ack_lost_segment", (rev.maxseqtobeacked, ack))
-        else:
-            if rev.dupacks == 0:
-                pkt.add_anomaly("ack_lost_segment", (rev.maxseqtobeacked, ack))
-            rev.dupacks = -1
+        rev.maxseqtobeacked = rev.nextseq
+        rev.dupacks = -1
     # L. retransmission family
     ctl = 1 if flags & (SYN | FIN) else 0
     if (seglen > 0 or ctl) and not found & KA:
