@@ -262,7 +262,7 @@ def refine(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint) -> None:
                     return
             for k in RETRANS_KINDS:
                 if k in an:       # name the frame that first carried these bytes, and how long ago
-                    an[k] = (prev[0], pkt.ts - prev[2])
+                    an[k] = (prev[0], pkt.ts - prev[2], "first")
             if "out_of_order" in an:
                 # we saw this very segment before: the sender sent it again, it is no late arrival
                 an["fast_retransmission" if rcv.dupacks >= 2 or _sacked_above(pkt, rcv)

@@ -372,16 +372,36 @@ class Explainer:
         else:
             rng = L("nothing", "空报文段")
         if kind in ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order"):
-            first, dt = detail if isinstance(detail, tuple) else (None, None)
-            since = L(f", {fmt_dt(dt)} after the highest segment so far (frame {first})",
-                      f"，距目前最高的报文段（第 {first} 帧）{fmt_dt(dt)}") if first else ""
+            first, dt = detail[:2] if isinstance(detail, tuple) else (None, None)
+            if first and len(detail) > 2:      # the frame that first carried these very bytes
+                since = L(f", first sent in frame {first}, {fmt_dt(dt)} earlier",
+                          f"，第一次在第 {first} 帧发出，{fmt_dt(dt)}之前")
+            else:
+                since = L(f", {fmt_dt(dt)} after the highest segment so far (frame {first})",
+                          f"，距目前最高的报文段（第 {first} 帧）{fmt_dt(dt)}") if first else ""
+            why = ""
+            info = pkt.info
+            if isinstance(info, tuple) and info[0] == "maybe_duplicate":
+                why = L(f"; it is identical to frame {info[1]}, and with no IP ID or timestamp that changes, "
+                        "a copy made by the network cannot be told from a resend",
+                        f"；它与第 {info[1]} 帧完全相同，又没有会变化的 IP ID 或时间戳，无法区分是网络复制的副本还是重发")
+            elif isinstance(info, tuple) and info[0] == "resent_not_reordered":
+                why = L("; tshark calls it out-of-order, but the capture saw these bytes before, so the sender "
+                        "sent them again (a capture taken at the sender)",
+                        "；tshark 称之为乱序，但抓包之前已见过这些字节，所以是发送方又发了一次（在发送端抓的包）")
+            elif info == "sack_hole":
+                why = L("; it fills the hole the receiver's SACK blocks reported", "；它填补了接收方 SACK 报告的空洞")
             if kind == "retransmission":
-                return L(f"retransmission: {me} sends {rng} again{since}; the first copy or its ACK was probably lost (timeout)",
-                         f"重传：{me}再次发送{rng}{since}；第一次发的包或它的 ACK 很可能丢了（超时重传）")
+                cause = (L("the first copy or its ACK was probably lost (timeout, RTO)",
+                           "第一次发的包或它的 ACK 很可能丢了（超时重传，RTO）") if dt is None or dt >= 0.2 else
+                         L("sent again quickly, before any timer could expire (a tail-loss probe or a resend "
+                           "the receiver asked for)", "很快就重发了，早于任何超时（尾部丢失探测，或接收方要求的重发）"))
+                return L(f"retransmission: {me} sends {rng} again{since}; {cause}{why}",
+                         f"重传：{me}再次发送{rng}{since}；{cause}{why}")
             if kind == "fast_retransmission":
                 return L(f"fast retransmission: {me} resends {rng} right after the {peer}'s duplicate ACKs "
-                         f"asked for it{since}",
-                         f"快速重传：{peer}的重复 ACK 一再要求这段数据，{me}随即重发{rng}{since}")
+                         f"asked for it{since}{why}",
+                         f"快速重传：{peer}的重复 ACK 一再要求这段数据，{me}随即重发{rng}{since}{why}")
             if kind == "spurious_retransmission":
                 return L(f"spurious retransmission: {me} resends {rng}, which the {peer} had already "
                          "acknowledged (the ACK was late or lost)",

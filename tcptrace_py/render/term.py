@@ -61,7 +61,7 @@ class RichRenderer(View):
             prev = i
             note = Text(A(r.note) if self.notes else "")
             for kind, msg in r.anomalies:
-                if kind in ("rst", "connection_refused"):
+                if kind in ("rst", "connection_refused") or (self.notes and msg in r.note):
                     continue
                 note.append(("\n" if note else "") + A(f"⚠ {kind}: {msg}"),
                             style="red" if kind in BAD else "yellow")

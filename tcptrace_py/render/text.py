@@ -46,7 +46,7 @@ class TextRenderer(View):
             if self.notes and r.note:
                 w(f"           {r.note}\n")
             for kind, msg in r.anomalies:
-                if kind in ("rst", "connection_refused"):
+                if kind in ("rst", "connection_refused") or (self.notes and msg in r.note):
                     continue
                 w(f"           ! {kind}: {msg}\n")
             if r.teach:
