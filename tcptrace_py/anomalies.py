@@ -224,7 +224,7 @@ def check_packet(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint, before) -> Non
 
 
 RETRANS_KINDS = ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order")
-MAX_SIGS = 256
+MAX_SIGS = 64
 
 
 def refine(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint) -> None:

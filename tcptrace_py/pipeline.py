@@ -140,9 +140,12 @@ class Analyzer:
 
 
 def finish(flow: Flow) -> None:
-    """Flow-level anomalies and the verdict, once the flow is over."""
+    """Flow-level anomalies and the verdict, once the flow is over; then drop the per-direction
+    working sets that only the live analysis needed (the flow may wait a while to be reported)."""
     anomalies.finish_flow(flow)
     summary.summarize(flow)
+    for e in flow.ends:
+        e.sigs = e.seg_times = e.last_ack_sig = None
 
 
 @dataclass
