@@ -62,8 +62,8 @@ class Packet:
 
     Filled by decode: frame, ts, src, dst, sport, dport, seq, ack_raw, flags,
     win_raw, len, hdr_len, options, ip_id, ttl, cut, ipv6, csum.
-    Filled by flows/tracker: flow, dir, rseq, rack, win, states, phase,
-    anomalies, ref (frame numbers or values the explanation mentions).
+    Filled by flows/tracker: flow, dir, rseq, rack, win, states, phase, ack_rtt,
+    in_flight, anomalies, info (evidence the explanation mentions).
     """
 
     __slots__ = (
@@ -71,7 +71,7 @@ class Packet:
         "win_raw", "len", "hdr_len", "options", "ip_id", "ttl", "cut", "ipv6", "csum",
         # analysis
         "flow", "dir", "rseq", "rack", "win", "orig_state", "resp_state", "phase",
-        "event", "anomalies", "info",
+        "ack_rtt", "in_flight", "anomalies", "info",
     )
 
     def __init__(self, frame, ts, src, dst, sport, dport, seq, ack_raw, flags,
@@ -102,7 +102,8 @@ class Packet:
         self.orig_state = None
         self.resp_state = None
         self.phase = None
-        self.event = None
+        self.ack_rtt = None     # this ACK acknowledges a segment timed `ack_rtt` seconds ago
+        self.in_flight = None   # bytes sent and not yet acknowledged, after this data segment
         self.anomalies = None
         self.info = None
 

@@ -391,7 +391,7 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
         while q and seq_ge(a, q[0][0]):
             end, sent_ts = q.popleft()
             if end == a:
-                rtt = ts - sent_ts
+                rtt = pkt.ack_rtt = ts - sent_ts
                 r = flow.ack_rtt
                 if r is None:
                     flow.ack_rtt = [rtt, 1, rtt]
@@ -400,6 +400,8 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
                     r[1] += 1
                     if rtt > r[2]:
                         r[2] = rtt
+    if pkt.len and snd.nextseq is not None and rcv.max_ack is not None:
+        pkt.in_flight = (snd.nextseq - rcv.max_ack) & M    # as tshark's sequence-based count
     if pkt.len and not pkt.anomalies:
         if snd.seg_times is None:
             from collections import deque

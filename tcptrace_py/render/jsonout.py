@@ -31,6 +31,15 @@ def _r(x, n=6):
     return None if x is None else round(x, n)
 
 
+def _rto(an):
+    """Seconds since these bytes were first sent, for a retransmission after a timeout."""
+    if an and "retransmission" in an:
+        d = an["retransmission"]
+        if isinstance(d, tuple) and len(d) > 2 and d[1] is not None:
+            return round(d[1], 6)
+    return None
+
+
 def packet_dicts(flow, notes: bool = True):
     ex = Explainer(flow) if notes else None
     before = flow.init_states
@@ -47,6 +56,9 @@ def packet_dicts(flow, notes: bool = True):
             "win": p.win,
             "state": {"orig": p.orig_state.value, "resp": p.resp_state.value},
             "anomalies": list(an) if an else [],
+            "ack_rtt": _r(p.ack_rtt),
+            "in_flight": p.in_flight if p.in_flight is None or p.in_flight < 0x80000000 else None,
+            "rto": _rto(an),
             "note": ex.note(p, before) if ex else None,
         }
         if p.flags & SYN and p.options:
@@ -98,6 +110,8 @@ def flow_dict(flow, with_packets: bool = True, notes: bool = True) -> dict:
         "conn_state": v.conn_state,
         "history": v.history,
         "handshake_rtt": _r(flow.irtt),
+        "ack_rtt": (None if flow.ack_rtt is None else
+                    {"n": flow.ack_rtt[1], "mean": _r(flow.ack_rtt[0] / flow.ack_rtt[1]), "max": _r(flow.ack_rtt[2])}),
         "orig_pkts": v.orig_pkts,
         "resp_pkts": v.resp_pkts,
         "orig_bytes": v.orig_bytes,
