@@ -13,7 +13,7 @@ import gc
 import heapq
 from dataclasses import dataclass, field
 
-from . import anomalies, summary
+from . import anomalies, summary, zeek
 from .capture import CaptureReader
 from .decode import Decoder, link_name
 from .flows import Flow, FlowTable
@@ -146,6 +146,7 @@ def finish(flow: Flow) -> None:
     summary.summarize(flow)
     for e in flow.ends:
         e.sigs = e.seg_times = e.last_ack_sig = None
+    zeek.release(flow.zeek)
 
 
 @dataclass

@@ -782,3 +782,11 @@ def _flip_pending(c: Conn, pkt, d: int) -> None:
 
 def conn_state(z) -> str:
     return z.conn_state()
+
+
+def release(z) -> None:
+    """Break the chain's self-reference (`tail`) once the flow is over: the pipeline runs
+    without the cyclic garbage collector, so a finished flow must leave no cycle behind."""
+    while z is not None:
+        z.tail = None
+        z = z.next

@@ -71,3 +71,36 @@ def test_pipe_reports_first_connection_before_input_ends():
     all_lines = [json.loads(x) for x in (seen + rest).decode().splitlines()]
     assert [o["id"] for o in all_lines if o["type"] == "flow"] == [1, 2, 3]
     assert all_lines[-2]["type"] == "capture" and all_lines[-2]["frames"] == 24
+
+
+def test_finished_connections_leave_no_reference_cycles(tmp_path):
+    """The CLI runs without the cyclic garbage collector: a finished flow must be freed by
+    reference counting alone, or memory would grow with the connections in the file."""
+    import gc
+    from tcptrace_py.capture import CaptureReader
+    from tcptrace_py.pipeline import Analyzer
+
+    seed = (S / "seed-8090.pcap").read_bytes()
+    recs = list(records(S / "seed-8090.pcap"))
+    big = tmp_path / "many.pcap"
+    with open(big, "wb") as f:
+        f.write(seed[:24])
+        for i in range(400):                         # 400 connections, 30 s apart
+            for sec, usec, frame, wire in recs:
+                fr = bytearray(frame)
+                at = 14 + 20 if struct.unpack_from("!H", fr, 14 + 20)[0] != 8090 else 14 + 22
+                struct.pack_into("!H", fr, at, 20000 + i)
+                f.write(record(sec + 30 * i, usec, bytes(fr), wire))
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        az = Analyzer(keep_packets=False)
+        n = sum(1 for _ in az.run(CaptureReader(str(big))))
+        del az
+        left = gc.collect()
+    finally:
+        if was:
+            gc.enable()
+    assert n == 400
+    assert left < 100, f"{left} objects were only freed by the cycle collector"
