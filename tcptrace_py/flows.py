@@ -92,6 +92,7 @@ class FlowTable:
         self.grace = grace
         self.idle = idle
         self.recent: dict[tuple, tuple] = {}   # key -> (close_ts, flow id) of evicted closed flows
+        self._recent_limit = 4096
         self.open_ids: set[int] = set()          # ids of the flows in the table
         self._id_heap: list[int] = []            # the same ids, as a heap with lazy deletion
 
@@ -148,9 +149,10 @@ class FlowTable:
             self.open_ids.discard(flow.id)
             self.recent[key] = (flow.last_ts, flow.id)
             out.append(flow)
-        if len(self.recent) > 100000:
-            cutoff = now - 240.0
+        if len(self.recent) > self._recent_limit:
+            cutoff = now - 240.0       # 2 x MSL: older closes cannot matter to a new SYN
             self.recent = {k: v for k, v in self.recent.items() if v[0] >= cutoff}
+            self._recent_limit = max(4096, 2 * len(self.recent))
         return out
 
     def drain(self) -> list[Flow]:
