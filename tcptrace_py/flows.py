@@ -22,6 +22,7 @@ from .records import ACK, RST, SYN, Anomaly, Packet, State
 from .tracker import CLOSED_STATES, Endpoint
 
 WELL_KNOWN = 1024
+RECENT_MAX = 32768
 
 
 class Flow:
@@ -91,8 +92,9 @@ class FlowTable:
         self.keep = keep_packets
         self.grace = grace
         self.idle = idle
-        self.recent: dict[tuple, tuple] = {}   # key -> (close_ts, flow id) of evicted closed flows
-        self._recent_limit = 4096
+        # hash(key) -> (close_ts, flow id) of evicted flows: the last RECENT_MAX only, so memory
+        # stays flat however many connections a capture holds (time_wait_reuse looks here)
+        self.recent: dict[int, tuple] = {}
         self.open_ids: set[int] = set()          # ids of the flows in the table
         self._id_heap: list[int] = []            # the same ids, as a heap with lazy deletion
 
@@ -147,12 +149,11 @@ class FlowTable:
         for key in done:
             flow = self.table.pop(key)
             self.open_ids.discard(flow.id)
-            self.recent[key] = (flow.last_ts, flow.id)
+            recent = self.recent
+            recent[hash(key)] = (flow.last_ts, flow.id)
+            if len(recent) > RECENT_MAX:
+                del recent[next(iter(recent))]
             out.append(flow)
-        if len(self.recent) > self._recent_limit:
-            cutoff = now - 240.0       # 2 x MSL: older closes cannot matter to a new SYN
-            self.recent = {k: v for k, v in self.recent.items() if v[0] >= cutoff}
-            self._recent_limit = max(4096, 2 * len(self.recent))
         return out
 
     def drain(self) -> list[Flow]:

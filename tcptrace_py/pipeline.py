@@ -130,7 +130,7 @@ class Analyzer:
             pkt.add_anomaly("time_wait_reuse", (old.id, pkt.ts - old.close_ts))
 
     def _recent_reuse(self, flow: Flow, pkt) -> None:
-        prev = self.table.recent.pop(flow.key, None)
+        prev = self.table.recent.pop(hash(flow.key), None)
         if prev is not None and pkt.flags & 0x12 == 0x02:
             close_ts, old_id = prev
             flow.reused_from = old_id
