@@ -162,16 +162,19 @@ class Explainer:
         return "四次挥手 " + s.split()[1] if self.close_total == 4 else "挥手 " + s.split()[1]
 
     # -- one packet ---------------------------------------------------------------------
+    def context(self, pkt: Packet, before: tuple[State, State]):
+        """(me, peer, sender before, sender after, peer before, peer after, anomalies) of a packet."""
+        d = pkt.dir
+        sa = pkt.orig_state if d == 0 else pkt.resp_state
+        pa = pkt.resp_state if d == 0 else pkt.orig_state
+        return self.who(d), self.who(1 - d), before[d], sa, before[1 - d], pa, pkt.anomalies or {}
+
     def note(self, pkt: Packet, before: tuple[State, State]) -> str:
         L = self.L
         f = pkt.flags
         d = pkt.dir
-        me, peer = self.who(d), self.who(1 - d)
         flow = self.flow
-        sb, pb = before[d], before[1 - d]
-        sa = pkt.orig_state if d == 0 else pkt.resp_state
-        pa = pkt.resp_state if d == 0 else pkt.orig_state
-        an = pkt.anomalies or {}
+        me, peer, sb, sa, pb, pa, an = self.context(pkt, before)
         parts: list[str] = []
         step = self.step_label(pkt.frame)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 
-from .records import ACK, RST, SYN, Anomaly, Packet, State
+from .records import ACK, SYN, Anomaly, Packet, State
 from .tracker import CLOSED_STATES, Endpoint
 
 WELL_KNOWN = 1024

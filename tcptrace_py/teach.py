@@ -136,12 +136,8 @@ def packet_lessons(ex, pkt, before) -> list:
     L = ex.L
     f = pkt.flags
     d = pkt.dir
-    me, peer = ex.who(d), ex.who(1 - d)
     flow = ex.flow
-    sb, pb = before[d], before[1 - d]
-    sa = pkt.orig_state if d == 0 else pkt.resp_state
-    pa = pkt.resp_state if d == 0 else pkt.orig_state
-    an = pkt.anomalies or {}
+    me, peer, sb, sa, pb, pa, an = ex.context(pkt, before)
     out: list = []
     once = ex._taught
 
@@ -428,7 +424,7 @@ def _anomaly_lesson(ex, kind, me, peer) -> str | None:
                  "another path (asymmetric routing, capture on only one of several links).",
                  "接收方收到了抓包没有看到的数据：抓包丢掉了它，或者流量走了另一条路径（来回路径不同，只在多条链路中的一条上抓包）。")
     if kind == "duplicate_ack":
-        return L(f"Each duplicate ACK says \"I am still missing byte N\" while later segments keep arriving; "
+        return L("Each duplicate ACK says \"I am still missing byte N\" while later segments keep arriving; "
                  "with SACK it also lists what did arrive. Three of them make the sender retransmit at once "
                  "(fast retransmit). Check for loss between the two hosts.",
                  "每个重复 ACK 都在说“我还缺第 N 字节”，而后面的报文段还在陆续到达；有 SACK 时它还会列出已经收到的部分。"

@@ -29,8 +29,6 @@ from trace import (Trace, expect, flow_anomalies, listing, mss, notes, sack_ok, 
 
 from tcptrace_py import analyze  # noqa: E402
 from tcptrace_py.anomalies import SEVERITY  # noqa: E402
-from tcptrace_py.pipeline import Analyzer  # noqa: E402
-from tcptrace_py.capture import CaptureReader  # noqa: E402
 from tcptrace_py.records import ACK, FIN, RST, SYN, Packet, State  # noqa: E402
 from tcptrace_py.tracker import Endpoint, transition  # noqa: E402
 

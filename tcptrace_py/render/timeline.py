@@ -96,42 +96,26 @@ def header_lines(flow, lang: str = "en") -> list[str]:
 def verdict_lines(flow, lang: str = "en") -> list[str]:
     v = flow.ended
     o, r = flow.ends
-    if lang == "zh":
-        return _verdict_lines_zh(flow)
+    ex = Explainer(flow, lang)
+    L = ex.L
     lines = [
-        f"  opened: {describe_open(flow)}",
-        f"  ended:  {describe_end(flow)}",
-        f"  final state: client {o.state.value}, server {r.state.value}"
-        f"   (Zeek: {v.conn_state} {v.history})",
-        f"  client -> server: {v.orig_pkts} packets, {v.orig_bytes} payload bytes;"
-        f"  server -> client: {v.resp_pkts} packets, {v.resp_bytes} payload bytes;  duration {fmt_dt(v.duration)}",
+        L(f"  opened: {describe_open(flow)}", f"  建立：{describe_open(flow, 'zh')}"),
+        L(f"  ended:  {describe_end(flow)}", f"  结束：{describe_end(flow, 'zh')}"),
+        L(f"  final state: client {o.state.value}, server {r.state.value}",
+          f"  最终状态：客户端 {o.state.value}，服务端 {r.state.value}")
+        + f"   (Zeek: {v.conn_state} {v.history})",
+        L(f"  client -> server: {v.orig_pkts} packets, {v.orig_bytes} payload bytes;"
+          f"  server -> client: {v.resp_pkts} packets, {v.resp_bytes} payload bytes;  duration {fmt_dt(v.duration)}",
+          f"  客户端 -> 服务端：{v.orig_pkts} 个包，{v.orig_bytes} 字节载荷；"
+          f"  服务端 -> 客户端：{v.resp_pkts} 个包，{v.resp_bytes} 字节载荷；  持续 {fmt_dt(v.duration)}"),
     ]
     if v.anomaly_counts:
-        lines.append("  anomalies: " + ", ".join(f"{k} ×{n}" for k, n in sorted(v.anomaly_counts.items())))
+        lines.append(L("  anomalies: ", "  异常：") + L(", ", "，").join(
+            f"{k} ×{n}" for k, n in sorted(v.anomaly_counts.items())))
     else:
-        lines.append("  anomalies: none")
+        lines.append(L("  anomalies: none", "  异常：无"))
     for a in flow.anomalies:
-        lines.append(f"    ! {a.kind}: {a.message}")
-    return lines
-
-
-def _verdict_lines_zh(flow) -> list[str]:
-    v = flow.ended
-    o, r = flow.ends
-    ex = Explainer(flow, "zh")
-    lines = [
-        f"  建立：{describe_open(flow, 'zh')}",
-        f"  结束：{describe_end(flow, 'zh')}",
-        f"  最终状态：客户端 {o.state.value}，服务端 {r.state.value}   (Zeek: {v.conn_state} {v.history})",
-        f"  客户端 -> 服务端：{v.orig_pkts} 个包，{v.orig_bytes} 字节载荷；"
-        f"  服务端 -> 客户端：{v.resp_pkts} 个包，{v.resp_bytes} 字节载荷；  持续 {fmt_dt(v.duration)}",
-    ]
-    if v.anomaly_counts:
-        lines.append("  异常：" + "，".join(f"{k} ×{n}" for k, n in sorted(v.anomaly_counts.items())))
-    else:
-        lines.append("  异常：无")
-    for a in flow.anomalies:
-        lines.append(f"    ! {a.kind}: {ex.flow_anomaly_message(a)}")
+        lines.append(f"    ! {a.kind}: {a.message if lang != 'zh' else ex.flow_anomaly_message(a)}")
     return lines
 
 
