@@ -464,8 +464,9 @@ def option_value(raw: bytes, name: str):
     return None
 
 
-def format_options(raw: bytes) -> str:
-    """tcpdump's style: 'mss 65495,sackOK,TS val 39875822 ecr 0,nop,wscale 7'."""
+def format_options(raw: bytes, sack_base: int | None = None) -> str:
+    """tcpdump's style: 'mss 65495,sackOK,TS val 39875822 ecr 0,nop,wscale 7'. With `sack_base`
+    (the peer's base sequence number), SACK edges are relative, as tcpdump prints them."""
     parts = []
     for k, v in parse_options(raw):
         if k in ("nop", "eol", "sackOK") or v is None:
@@ -473,6 +474,8 @@ def format_options(raw: bytes) -> str:
         elif k == "TS":
             parts.append(f"TS val {v[0]} ecr {v[1]}")
         elif k == "sack":
+            if sack_base is not None:
+                v = [((a - sack_base) & 0xFFFFFFFF, (b - sack_base) & 0xFFFFFFFF) for a, b in v]
             parts.append("sack %d %s" % (len(v), " ".join(f"{{{a}:{b}}}" for a, b in v)))
         elif k == "malformed":
             parts.append("malformed")

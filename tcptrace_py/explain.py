@@ -214,8 +214,8 @@ class Explainer:
         elif f & SYN:
             end = flow.ends[d]
             peer_end = flow.ends[1 - d]
-            if end.syn_frame is not None and end.syn_frame != pkt.frame:
-                parts.append(L(f"{me} repeats its SYN-ACK (first sent in frame {end.syn_frame}): "
+            if end.synack_frame is not None and end.synack_frame != pkt.frame:
+                parts.append(L(f"{me} repeats its SYN-ACK (first sent in frame {end.synack_frame}): "
                                f"the {peer}'s SYN or the final ACK went missing",
                                f"{me}重发 SYN-ACK（第一次在第 {end.syn_frame} 帧发出）：{peer}的 SYN 或第三次握手的 ACK 丢了"))
             else:

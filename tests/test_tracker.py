@@ -865,10 +865,6 @@ def test_no_data_unacked_after_a_segment_without_ack_flag(tmp_path, last):
     assert "data_unacked" not in flow_anomalies(flow), [a.message for a in flow.anomalies]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "explain: in a simultaneous open the client's first SYN-ACK (frame 3) is described as "
-    "'client repeats its SYN-ACK (first sent in frame 1)', but frame 1 was its SYN: "
-    "Explainer.note tests end.syn_frame, which records the first SYN of either kind"))
 def test_simultaneous_open_note(tmp_path):
     flow = simultaneous_open("ack").analyze(tmp_path)
     assert "repeats its SYN-ACK" not in notes(flow)[3]

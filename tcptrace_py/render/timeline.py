@@ -61,15 +61,24 @@ def rows(flow, first: int | None = None, last: int | None = None, lang: str = "e
                 length=p.len, client=p.orig_state.value, server=p.resp_state.value,
                 changed=(p.orig_state is not before[0], p.resp_state is not before[1]),
                 note=ex.note(p, before), anomalies=an,
-                options=_opts(p) if p.flags & SYN else "",
+                options=_opts(p, flow) if p.flags & SYN or _notable_options(p.options) else "",
                 teach=ex.teach(p, before) if explain else [],
             )
         before = (p.orig_state, p.resp_state)
 
 
-def _opts(p) -> str:
+def _notable_options(raw: bytes) -> bool:
+    """Options worth a line on a non-SYN packet: anything but padding and timestamps
+    (SACK blocks on duplicate ACKs, MPTCP, TCP-AO, unknown kinds, malformed ones)."""
+    if not raw:
+        return False
+    from ..decode import parse_options
+    return any(k not in ("nop", "eol", "TS") for k, _ in parse_options(raw))
+
+
+def _opts(p, flow) -> str:
     from ..decode import format_options
-    return format_options(p.options) if p.options else ""
+    return format_options(p.options, flow.ends[1 - p.dir].base) if p.options else ""
 
 
 def utc_text(ts: float) -> str:
