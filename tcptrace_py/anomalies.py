@@ -60,7 +60,6 @@ def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float 
         # B. zero window
         if win == 0 and not sfr:
             pkt.add_anomaly("zero_window")
-            fwd.zero_windows += 1
         # C. lost segment
         if nextseq is not None and 0 < ((seq - nextseq) & M) < 0x80000000 and not flags & RST:
             pkt.add_anomaly("lost_segment", (nextseq, seq))
@@ -117,9 +116,6 @@ def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float 
                 kind = "retransmission"
         if kind is not None:
             pkt.add_anomaly(kind, (fwd.nextseq_frame, ts - fwd.nextseq_ts))
-            if kind != "out_of_order":
-                fwd.retrans += 1
-                fwd.retrans_bytes += seglen
     # M. state update
     nxt = (seq + seglen + ctl) & M
     if not found & ZWP:

@@ -217,7 +217,7 @@ class Explainer:
             if end.synack_frame is not None and end.synack_frame != pkt.frame:
                 parts.append(L(f"{me} repeats its SYN-ACK (first sent in frame {end.synack_frame}): "
                                f"the {peer}'s SYN or the final ACK went missing",
-                               f"{me}重发 SYN-ACK（第一次在第 {end.syn_frame} 帧发出）：{peer}的 SYN 或第三次握手的 ACK 丢了"))
+                               f"{me}重发 SYN-ACK（第一次在第 {end.synack_frame} 帧发出）：{peer}的 SYN 或第三次握手的 ACK 丢了"))
             else:
                 if peer_end.isn is not None:
                     why = L(f"ack {pkt.rack} = {peer}'s ISN {peer_end.isn} + 1, "

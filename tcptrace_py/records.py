@@ -49,20 +49,12 @@ class State(str, enum.Enum):
         return self.value
 
 
-class Phase(str, enum.Enum):
-    HANDSHAKE = "handshake"
-    DATA = "data"
-    CLOSE = "close"
-    RESET = "reset"
-    AFTER = "after_close"
-
-
 class Packet:
     """One TCP segment as captured, plus what the analysis says about it.
 
     Filled by decode: frame, ts, src, dst, sport, dport, seq, ack_raw, flags,
     win_raw, len, hdr_len, options, ip_id, ttl, cut, ipv6, csum.
-    Filled by flows/tracker: flow, dir, rseq, rack, win, states, phase, ack_rtt,
+    Filled by flows/tracker: flow, dir, rseq, rack, win, states, ack_rtt,
     in_flight, anomalies, info (evidence the explanation mentions).
     """
 
@@ -70,7 +62,7 @@ class Packet:
         "frame", "ts", "src", "dst", "sport", "dport", "seq", "ack_raw", "flags",
         "win_raw", "len", "hdr_len", "options", "ip_id", "ttl", "cut", "ipv6", "csum",
         # analysis
-        "flow", "dir", "rseq", "rack", "win", "orig_state", "resp_state", "phase",
+        "flow", "dir", "rseq", "rack", "win", "orig_state", "resp_state",
         "ack_rtt", "in_flight", "anomalies", "info",
     )
 
@@ -101,7 +93,6 @@ class Packet:
         self.win = win_raw
         self.orig_state = None
         self.resp_state = None
-        self.phase = None
         self.ack_rtt = None     # this ACK acknowledges a segment timed `ack_rtt` seconds ago
         self.in_flight = None   # bytes sent and not yet acknowledged, after this data segment
         self.anomalies = None

@@ -140,10 +140,10 @@ class Endpoint:
         "wscale", "mss", "sack_ok", "ts_ok", "win_scale",
         # Wireshark-style analysis state
         "nextseq", "nextseq_ts", "nextseq_frame", "maxseqtobeacked", "lastack", "lastack_ts",
-        "lastack_frame", "window", "lastsegflags", "dupacks", "lastnondupack", "acked_frames",
+        "window", "lastsegflags", "dupacks", "lastnondupack",
         # counts
         "pkts", "bytes", "data_pkts", "last_ts", "first_ts", "sent_any", "seg_times",
-        "max_win", "zero_windows", "retrans", "retrans_bytes", "is_first_ack",
+        "is_first_ack",
         "sigs", "last_ack_sig", "last_opts", "synack_frame", "max_ack", "syn_acked", "fin_ts", "last_ipid", "ipid_varies",
     )
 
@@ -167,12 +167,10 @@ class Endpoint:
         self.maxseqtobeacked = None
         self.lastack = None
         self.lastack_ts = 0.0
-        self.lastack_frame = 0
         self.window = None
         self.lastsegflags = 0
         self.dupacks = 0
         self.lastnondupack = 0
-        self.acked_frames = None
         self.pkts = 0
         self.bytes = 0
         self.data_pkts = 0
@@ -180,10 +178,6 @@ class Endpoint:
         self.last_ts = None
         self.sent_any = False
         self.seg_times = None   # seq end -> (frame, ts) of unacked data, for ACK RTT
-        self.max_win = 0
-        self.zero_windows = 0
-        self.retrans = 0
-        self.retrans_bytes = 0
         self.is_first_ack = False
         self.sigs = None          # recent data segments' signatures -> frame (network duplicates)
         self.last_ack_sig = None  # the last pure ACK's signature and frame

@@ -10,7 +10,7 @@ import datetime as _dt
 from dataclasses import dataclass
 
 from ..explain import Explainer, describe_end, describe_open, endpoint_str, fmt_dt
-from ..records import FIN, SYN, flag_letters
+from ..records import SYN, flag_letters
 from ..teach import flow_lessons
 
 
@@ -145,6 +145,3 @@ def asciify(s: str) -> str:
         s = s.replace(k, v)
     return s
 
-
-def closing_note(flow) -> bool:
-    return any(p.flags & FIN for p in flow.packets)
