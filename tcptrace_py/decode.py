@@ -11,18 +11,34 @@ not a TCP segment is counted in the `SkipReport` under a short reason
 ("UDP", "ARP", "truncated TCP header", "link type 105 (IEEE 802.11)", ...).
 TCP options are kept as raw bytes; `parse_options` decodes them when something
 needs them (window scale on SYNs, SACK for analysis, display).
+
+The common layout (Ethernet, IPv4 without options, not a fragment, TCP) is read
+with one `struct` call at fixed offsets; every other frame takes the general
+path, with the same checks and the same result.
+
+A decoder made with `shard=(k, n)` (a `--jobs` worker) decodes in full only the
+segments of the connections whose partition (`flows.partition`) falls to worker
+`k` of `n`; for the others it returns `OTHER` after the same checks, so every
+worker counts the same skipped frames and sees every TCP packet's timestamp.
 """
 from __future__ import annotations
 
 import struct
 from socket import AF_INET, AF_INET6, inet_ntop
 
+from .flows import PARTITIONS, partition
 from .records import Packet, SkipReport
+
+OTHER = object()   # a TCP segment of another worker's connection (shard mode)
 
 _H = struct.Struct("!H").unpack_from
 _I = struct.Struct("!I").unpack_from
 _TCP = struct.Struct("!HHIIHHH").unpack_from
 _IP4 = struct.Struct("!BxHHHBB").unpack_from   # ver_ihl, tot_len, id, frag, ttl, proto
+# Ethernet + IPv4 (20 bytes) + TCP (20 bytes) in one call: ethertype, ver_ihl, tot_len, id, frag,
+# ttl, proto, src, dst, sport, dport, seq, ack, offset+flags, window, checksum
+_E4T = struct.Struct("!12xHBxHHHBB2x4s4sHHIIHHH").unpack_from
+_E4T_INT = struct.Struct("!12xHBxHHHBB2xIIHHIIHHH").unpack_from   # the same, addresses as integers
 
 ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
 VLAN_TYPES = (0x8100, 0x88A8, 0x9100, 0x9200)
@@ -173,14 +189,61 @@ def link_name(lt: int) -> str:
 class Decoder:
     """Turns frames into Packets; counts everything else in `self.skipped`."""
 
-    def __init__(self) -> None:
+    def __init__(self, shard: tuple[int, int] | None = None) -> None:
         self.skipped = SkipReport()
         self.tcp = 0
         self.frags: dict[tuple, list] = {}
+        # shard mode: owned[p] says whether partition p is this worker's
+        self.owned = None if shard is None else tuple(p % shard[1] == shard[0] for p in range(PARTITIONS))
+        if self.owned is not None:
+            self.decode = self._decode_shard
 
     def decode(self, frame: int, ts: float, lt: int, buf, off: int, caplen: int, wirelen: int):
+        if lt == 1 and caplen >= 54:
+            # Fast path: Ethernet, IPv4 without options, not a fragment, TCP. Anything it does
+            # not accept (including every malformed frame) goes the general way below.
+            (et, vihl, tot, ipid, frag, ttl, proto, src, dst, sport, dport, seq, ack, offfl, win,
+             csum) = _E4T(buf, off)
+            if et == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF:
+                avail = wirelen - 14
+                if tot == 0 or tot > avail:
+                    tot = avail
+                doff = (offfl >> 12) << 2
+                if 20 <= doff <= tot - 20:
+                    t = off + 34
+                    end = off + caplen
+                    length = tot - 20 - doff
+                    self.tcp += 1
+                    return Packet(frame, ts, src, dst, sport, dport, seq, ack, offfl & 0x1FF, win, length, doff,
+                                  buf[t + 20:min(t + doff, end)] if doff > 20 else b"", ipid, ttl,
+                                  t + doff + length > end, False, csum)
+        return self._general(frame, ts, lt, buf, off, caplen, wirelen)
+
+    def _decode_shard(self, frame: int, ts: float, lt: int, buf, off: int, caplen: int, wirelen: int):
+        """`decode` for a --jobs worker: OTHER for another worker's segment."""
+        if lt == 1 and caplen >= 54:
+            (et, vihl, tot, ipid, frag, ttl, proto, sa, da, sport, dport, seq, ack, offfl, win,
+             csum) = _E4T_INT(buf, off)
+            if et == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF:
+                avail = wirelen - 14
+                if tot == 0 or tot > avail:
+                    tot = avail
+                doff = (offfl >> 12) << 2
+                if 20 <= doff <= tot - 20:
+                    if not self.owned[partition(sa, da, sport ^ dport)]:
+                        return OTHER
+                    t = off + 34
+                    end = off + caplen
+                    length = tot - 20 - doff
+                    self.tcp += 1
+                    return Packet(frame, ts, buf[off + 26:off + 30], buf[off + 30:off + 34], sport, dport, seq,
+                                  ack, offfl & 0x1FF, win, length, doff,
+                                  buf[t + 20:min(t + doff, end)] if doff > 20 else b"", ipid, ttl,
+                                  t + doff + length > end, False, csum)
+        return self._general(frame, ts, lt, buf, off, caplen, wirelen)
+
+    def _general(self, frame: int, ts: float, lt: int, buf, off: int, caplen: int, wirelen: int):
         end = off + caplen
-        # Fast path: Ethernet, no VLAN, IPv4.
         if lt == 1 and caplen >= 34 and buf[off + 12] == 8 and buf[off + 13] == 0:
             return self._ip4(frame, ts, buf, off + 14, end, wirelen - 14)
         entry = LINK_TYPES.get(lt)
@@ -378,6 +441,9 @@ class Decoder:
         if doff > ip_payload:
             self.skipped.count(self.skipped.undecodable, "TCP header longer than its IP payload", frame)
             return None
+        if self.owned is not None and not self.owned[partition(int.from_bytes(src, "big"),
+                                                                  int.from_bytes(dst, "big"), sport ^ dport)]:
+            return OTHER
         opt_end = t + doff
         options = buf[t + 20:min(opt_end, end)] if doff > 20 else b""
         length = ip_payload - doff

@@ -13,6 +13,14 @@ number) already recorded for that direction.
 Finished flows are handed back to the caller by `expire` (closed or reset and
 quiet for `grace` seconds of capture time, or idle for `idle` seconds), so memory
 grows with the connections open at once, not with the packets in the capture.
+
+Every 4-tuple falls in one of `PARTITIONS` partitions (`partition`, a symmetric
+hash of the addresses and ports, the same for both directions). The table of
+recently closed 4-tuples is kept per partition, so what it remembers about one
+4-tuple depends only on the connections of its own partition; that is what lets
+`--jobs` split a capture between processes by partition (`shard=True`: a worker's
+table sees only its partitions, and a flow's id is its first frame number until
+the parent process gives it its place among all flows).
 """
 from __future__ import annotations
 
@@ -22,7 +30,25 @@ from .records import ACK, SYN, Anomaly, Packet, State
 from .tracker import CLOSED_STATES, Endpoint
 
 WELL_KNOWN = 1024
-RECENT_MAX = 32768
+PARTITIONS = 64
+RECENT_MAX = 32768                       # closed 4-tuples remembered, in all partitions
+RECENT_PER_PARTITION = RECENT_MAX // PARTITIONS
+
+
+def partition(a: int, b: int, ports: int) -> int:
+    """The partition of a connection: `a`, `b` its two addresses as integers, `ports` the XOR
+    of its two ports. Symmetric, so both directions agree; cheap enough for every packet."""
+    x = a ^ b
+    if x > 0xFFFFFFFF:                  # IPv6: fold 128 bits to 32
+        x ^= x >> 64
+        x = (x ^ (x >> 32)) & 0xFFFFFFFF
+    h = ((x * 0x9E3779B1) ^ (ports * 0x85EBCA6B)) & 0xFFFFFFFF
+    return (h ^ (h >> 15) ^ (h >> 27)) % PARTITIONS
+
+
+def key_partition(key) -> int:
+    (a, pa), (b, pb) = key
+    return partition(int.from_bytes(a, "big"), int.from_bytes(b, "big"), pa ^ pb)
 
 
 class Flow:
@@ -86,17 +112,22 @@ class Flow:
 
 
 class FlowTable:
-    def __init__(self, keep_packets: bool = True, grace: float = 10.0, idle: float | None = 3600.0):
+    def __init__(self, keep_packets: bool = True, grace: float = 10.0, idle: float | None = 3600.0,
+                 shard: bool = False):
         self.table: dict[tuple, Flow] = {}
         self.next_id = 1
         self.keep = keep_packets
         self.grace = grace
         self.idle = idle
-        # hash(key) -> (close_ts, flow id) of evicted flows: the last RECENT_MAX only, so memory
-        # stays flat however many connections a capture holds (time_wait_reuse looks here)
-        self.recent: dict[int, tuple] = {}
+        # per partition, hash(key) -> (close_ts, flow id) of evicted flows: the last
+        # RECENT_PER_PARTITION of each only, so memory stays flat however many connections a
+        # capture holds (time_wait_reuse looks here)
+        self.recent: list[dict[int, tuple]] = [{} for _ in range(PARTITIONS)]
         self.open_ids: set[int] = set()          # ids of the flows in the table
         self._id_heap: list[int] = []            # the same ids, as a heap with lazy deletion
+        # shard mode (a --jobs worker): a flow's id is its first frame until the parent, which
+        # numbers the flows of all workers, gives it its real one
+        self.shard = shard
 
     def lookup(self, pkt: Packet) -> tuple[Flow, int]:
         """The flow a packet belongs to (made if new) and its direction: 0 orig->resp, 1 back."""
@@ -118,7 +149,7 @@ class FlowTable:
         return end.base is not None and pkt.seq != end.base
 
     def _new(self, key, pkt: Packet) -> Flow:
-        flow = Flow(self.next_id, key, pkt, self.keep)
+        flow = Flow(pkt.frame if self.shard else self.next_id, key, pkt, self.keep)
         self.next_id += 1
         old = self.table.get(key)
         self.table[key] = flow
@@ -149,12 +180,16 @@ class FlowTable:
         for key in done:
             flow = self.table.pop(key)
             self.open_ids.discard(flow.id)
-            recent = self.recent
+            recent = self.recent[key_partition(key)]
             recent[hash(key)] = (flow.last_ts, flow.id)
-            if len(recent) > RECENT_MAX:
+            if len(recent) > RECENT_PER_PARTITION:
                 del recent[next(iter(recent))]
             out.append(flow)
         return out
+
+    def pop_recent(self, key) -> tuple | None:
+        """(close_ts, flow id) of the last evicted flow on this 4-tuple, forgotten once asked."""
+        return self.recent[key_partition(key)].pop(hash(key), None)
 
     def drain(self) -> list[Flow]:
         flows = list(self.table.values())

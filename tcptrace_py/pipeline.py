@@ -6,6 +6,15 @@ past the timeout, in capture time), then forgotten, so memory follows the
 connections open at once. At end of input every remaining flow is finished and
 handed out in id order. `analyze()` is the convenience wrapper behind the Python
 API: it keeps every flow and returns them in id order.
+
+With `shard=(k, n)` the analyzer is worker `k` of `n` of `--jobs` (see
+`parallel.py`): it reads every frame, but tracks only the connections of its
+partitions; the other TCP segments still move the capture clock (expiry runs at
+the same moments in every worker). Flows come out as soon as they finish, with
+their first frame as provisional id, and `events` records, in order, what the
+parent needs to replay the one-process emission order exactly:
+``(frame, CREATED, None)``, ``(frame, REUSED, [id])``, ``(frame, EXPIRED, [ids])``
+and, at the end, ``(FINAL, FINAL, [ids])``.
 """
 from __future__ import annotations
 
@@ -15,12 +24,14 @@ from dataclasses import dataclass, field
 
 from . import anomalies, summary, zeek
 from .capture import CaptureReader
-from .decode import Decoder, link_name
+from .decode import OTHER, Decoder, link_name
 from .flows import Flow, FlowTable
 from .records import Anomaly, CaptureWarning, SkipReport
 from .tracker import track
 
 TWO_MSL = 240.0        # RFC 9293's MSL is 2 minutes; TIME_WAIT lasts 2 x MSL
+# event kinds of a shard worker, in the order they happen within one frame
+CREATED, REUSED, EXPIRED, FINAL = 0, 1, 2, 1 << 62
 
 
 @dataclass
@@ -42,13 +53,15 @@ class Stats:
 
 class Analyzer:
     def __init__(self, keep_packets: bool = True, grace: float = 10.0, idle: float | None = 3600.0,
-                 ordered: bool = True, reorder_limit: int = 256):
-        self.decoder = Decoder()
-        self.table = FlowTable(keep_packets=keep_packets, grace=grace, idle=idle)
+                 ordered: bool = True, reorder_limit: int = 256, shard: tuple[int, int] | None = None):
+        self.decoder = Decoder(shard)
+        self.table = FlowTable(keep_packets=keep_packets, grace=grace, idle=idle, shard=shard is not None)
         self.stats = Stats(skipped=self.decoder.skipped)
         self.ordered = ordered
         self.reorder_limit = reorder_limit
         self._held: list[tuple[int, Flow]] = []
+        self.events: list[tuple] | None = [] if shard is not None else None
+        self._frame = 0
 
     def run(self, reader: CaptureReader, progress=None, every: int = 20000):
         """Yield finished flows. `progress(frames, bytes_read, flows_seen)` is called every `every` frames."""
@@ -57,6 +70,7 @@ class Analyzer:
         decode = self.decoder.decode
         lookup = self.table.lookup
         check = anomalies.check_packet
+        events = self.events
         next_expire = None
         lts: dict[int, int] = {}
         frames = 0
@@ -69,25 +83,33 @@ class Analyzer:
                 pkt = decode(frame, ts, lt, buf, off, caplen, wire)
                 if pkt is None:
                     continue
-                flow, d = lookup(pkt)
-                if flow.npkts == 0:
+                if pkt is OTHER:              # shard mode: another worker's connection
                     if st.first_ts is None:
                         st.first_ts = ts
-                    old = flow.reused_from
-                    if old is not None:
-                        flow.reused_from = old.id
-                        self._reuse(flow, old, pkt)
-                        if old.npkts:
-                            yield from self._out([old])
-                    else:
-                        self._recent_reuse(flow, pkt)
-                track(flow, pkt, d, check)
+                else:
+                    flow, d = lookup(pkt)
+                    if flow.npkts == 0:
+                        if st.first_ts is None:
+                            st.first_ts = ts
+                        if events is not None:
+                            events.append((frame, CREATED, None))
+                        old = flow.reused_from
+                        if old is not None:
+                            flow.reused_from = old.id
+                            self._reuse(flow, old, pkt)
+                            if old.npkts:
+                                self._frame = frame
+                                yield from self._out([old], kind=REUSED)
+                        else:
+                            self._recent_reuse(flow, pkt)
+                    track(flow, pkt, d, check)
                 if next_expire is None:
                     next_expire = ts + 1.0
                 elif ts >= next_expire:
                     next_expire = ts + 1.0
                     done = self.table.expire(ts)
                     if done:
+                        self._frame = frame
                         yield from self._out(done)
                 st.last_ts = ts
         finally:
@@ -106,10 +128,16 @@ class Analyzer:
         rest.sort(key=lambda f: f.id)
         yield from self._out(rest, final=True)
 
-    def _out(self, flows: list[Flow], final: bool = False):
+    def _out(self, flows: list[Flow], final: bool = False, kind: int = EXPIRED):
         for flow in flows:
             finish(flow)
             self.stats.flows += 1
+        if self.events is not None:
+            # shard mode: the parent decides the order; hand each flow out now
+            self.events.append((FINAL, FINAL, [f.id for f in flows]) if final else
+                               (self._frame, kind, [f.id for f in flows]))
+            yield from flows
+            return
         if not self.ordered:
             yield from sorted(flows, key=lambda f: f.id)
             return
@@ -130,7 +158,7 @@ class Analyzer:
             pkt.add_anomaly("time_wait_reuse", (old.id, pkt.ts - old.close_ts))
 
     def _recent_reuse(self, flow: Flow, pkt) -> None:
-        prev = self.table.recent.pop(hash(flow.key), None)
+        prev = self.table.pop_recent(flow.key)
         if prev is not None and pkt.flags & 0x12 == 0x02:
             close_ts, old_id = prev
             flow.reused_from = old_id
