@@ -84,10 +84,15 @@ def _err(msg: str) -> None:
               help="Seconds (capture time) a closed connection is kept for late packets before it is reported.")
 @click.option("--idle-timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True,
               help="Seconds (capture time) without packets after which an open connection is reported.")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Worker processes, each analysing a share of the connections (0: one per CPU). "
+                   "The output is the same as with one. Formats json, jsonl, text and --summary; a pipe "
+                   "(\"-\") is read by one process.")
 @click.version_option(__version__, "-V", "--version", prog_name="tcpflow-explain")
 def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, ports, conn_states,
          anomaly_kinds, with_anomalies, head, fail_on, max_retransmission_rate, max_handshake_rtt, require,
-         policy_file, junit_file, no_notes, ladder, ascii_only, unfold, lang, explain, grace, idle_timeout):
+         policy_file, junit_file, no_notes, ladder, ascii_only, unfold, lang, explain, grace, idle_timeout,
+         jobs):
     """Explain every TCP connection in CAPTURE (pcap or pcapng, gzip or not; "-" reads standard input)."""
     out = sys.stdout
     if fmt == "auto":
@@ -119,42 +124,32 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
         junit = JunitReport(capture)
     # summary mode keeps no packets (faster, leaner) unless a rule's message needs them
     keep = not summary or fmt in ("mermaid", "svg") or policy.active or junit is not None
-    az = Analyzer(keep_packets=keep, grace=grace,
-                  idle=idle_timeout or None, ordered=capture != "-")
-    violations = []
-    code = Exit.OK
-
-    def emit(flow):
-        if not select(flow):
-            return
-        renderer.flow(flow)
-        found = policy.check(flow) if policy.active else []
-        violations.extend(found)
-        if junit is not None:
-            junit.flow(flow, found)
-
+    az_args = dict(keep_packets=keep, grace=grace, idle=idle_timeout or None)
     live = capture == "-"
+    jobs = jobs or os.cpu_count() or 1
+    if jobs > 1 and (live or fmt not in PARALLEL_FORMATS):
+        jobs = 1
+    if jobs > 1:
+        from . import parallel
+        if not parallel.available():
+            jobs = 1
     bar = _progress(reader) if sys.stderr.isatty() and not live else None
     # The analysis makes millions of small objects and no reference cycles to speak of: the
     # cyclic garbage collector would only rescan them (a quarter of the time on big captures).
     gc.disable()
     try:
-        try:
-            for flow in az.run(reader, progress=bar.update if bar else None):
-                emit(flow)
-                if live:
-                    out.flush()   # a pipe from a running capture: show each connection as it ends
-        except KeyboardInterrupt:
-            az.stats.interrupted = True
-            for flow in az.flush():
-                emit(flow)
-            code = Exit.INTERRUPTED
+        if jobs > 1:
+            stats, violations = parallel.run(capture, jobs, az_args, renderer, select, policy, junit,
+                                             progress=bar.update if bar else None)
+            code = Exit.INTERRUPTED if stats.interrupted else Exit.OK
+        else:
+            stats, violations, code = _analyse(reader, az_args, live, out, renderer, select, policy, junit, bar)
         if bar is not None:
             bar.stop()
             bar = None
         if hasattr(renderer, "policy"):
             renderer.policy(violations if policy.active else None)
-        renderer.close(az.stats)
+        renderer.close(stats)
         out.flush()
     except CaptureError as exc:
         _err(str(exc))
@@ -170,7 +165,7 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
             junit.write(junit_file)
         except OSError as exc:
             _err(f"{junit_file}: cannot write the JUnit report ({exc.strerror or exc})")
-    for w in az.stats.warnings:
+    for w in stats.warnings:
         _err("warning: " + w.message)
         if code == Exit.OK and w.kind in ("truncated", "bad_record", "bad_block", "corrupt", "read_error"):
             code = Exit.PARTIAL
@@ -184,6 +179,38 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
             if code in (Exit.OK, Exit.PARTIAL):
                 code = Exit.POLICY
     sys.exit(code)
+
+
+def _analyse(reader, az_args, live, out, renderer, select, policy, junit, bar):
+    """One process: the analysis, each finished connection selected, rendered and checked."""
+    az = Analyzer(ordered=not live, **az_args)
+    violations = []
+    code = Exit.OK
+
+    def emit(flow):
+        if not select(flow):
+            return
+        renderer.flow(flow)
+        found = policy.check(flow) if policy.active else []
+        violations.extend(found)
+        if junit is not None:
+            junit.flow(flow, found)
+
+    try:
+        for flow in az.run(reader, progress=bar.update if bar else None):
+            emit(flow)
+            if live:
+                out.flush()   # a pipe from a running capture: show each connection as it ends
+    except KeyboardInterrupt:
+        az.stats.interrupted = True
+        for flow in az.flush():
+            emit(flow)
+        code = Exit.INTERRUPTED
+    return az.stats, violations, code
+
+
+# renderers that can take their connections from --jobs workers (fragment/put)
+PARALLEL_FORMATS = ("json", "jsonl", "text", "summary-text")
 
 
 def _renderer(fmt, out, view, with_packets=True):

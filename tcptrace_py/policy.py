@@ -249,12 +249,18 @@ class Selection:
     def __call__(self, flow) -> bool:
         if self.exhausted:
             return False
-        ok = self._match(flow)
+        return self.admit(self.match(flow))
+
+    def admit(self, ok: bool) -> bool:
+        """Count a connection that matched (`ok`) against --head; True if it is selected."""
+        if self.exhausted:
+            return False
         if ok:
             self.matched += 1
         return ok
 
-    def _match(self, flow) -> bool:
+    def match(self, flow) -> bool:
+        """Every filter but --head (which depends on the connections before this one)."""
         if self.ids and flow.id not in self.ids:
             return False
         if self.ports and flow.orig[1] not in self.ports and flow.resp[1] not in self.ports:

@@ -153,7 +153,10 @@ def policy_dict(violations) -> dict | None:
 
 
 class JsonWriter:
-    """Streams one JSON document: header, flows as they come, capture stats last."""
+    """Streams one JSON document: header, flows as they come, capture stats last.
+
+    `fragment(flow)` (no state: a --jobs worker calls it) and `put(...)` (the writer's side)
+    make up `flow(flow)`."""
 
     def __init__(self, out, with_packets: bool = True):
         self.out = out
@@ -167,11 +170,18 @@ class JsonWriter:
         """Called before close() when a policy was checked."""
         self.verdict = policy_dict(violations)
 
-    def flow(self, flow) -> None:
+    def fragment(self, flow) -> tuple[str, tuple]:
         d = flow_dict(flow, self.with_packets)
-        _add_totals(self.totals, d)
-        self.out.write(("\n," if self.n else "\n") + _dumps(d))
+        return _dumps(d), totals_of(d)
+
+    def put(self, frag: tuple[str, tuple]) -> None:
+        text, totals = frag
+        _add_totals(self.totals, totals)
+        self.out.write(("\n," if self.n else "\n") + text)
         self.n += 1
+
+    def flow(self, flow) -> None:
+        self.put(self.fragment(flow))
 
     def close(self, stats) -> None:
         pol = ',"policy":%s' % _dumps(self.verdict) if self.verdict is not None else ""
@@ -189,16 +199,24 @@ class JsonlWriter:
     def policy(self, violations) -> None:
         self.verdict = policy_dict(violations)
 
-    def flow(self, flow) -> None:
-        w = self.out.write
+    def fragment(self, flow) -> tuple[str, tuple]:
+        lines = []
         if self.with_packets:
-            fid = flow.id
-            for p in packet_dicts(flow):
-                w('{"type":"packet","flow":%d,%s\n' % (fid, _dumps(p)[1:]))
+            head = '{"type":"packet","flow":%d,' % flow.id
+            lines = [head + _dumps(p)[1:] for p in packet_dicts(flow)]
         d = flow_dict(flow, with_packets=False)
-        _add_totals(self.totals, d)
-        w('{"type":"flow",%s\n' % _dumps(d)[1:])
+        lines.append('{"type":"flow",' + _dumps(d)[1:])
+        lines.append("")
+        return "\n".join(lines), totals_of(d)
+
+    def put(self, frag: tuple[str, tuple]) -> None:
+        text, totals = frag
+        _add_totals(self.totals, totals)
+        self.out.write(text)
         self.out.flush()
+
+    def flow(self, flow) -> None:
+        self.put(self.fragment(flow))
 
     def close(self, stats) -> None:
         self.out.write('{"type":"capture",%s\n' % _dumps(capture_dict(stats))[1:])
@@ -207,11 +225,17 @@ class JsonlWriter:
             self.out.write('{"type":"policy",%s\n' % _dumps(self.verdict)[1:])
 
 
-def _add_totals(totals: dict, d: dict) -> None:
+def totals_of(d: dict) -> tuple:
+    """What one flow adds to the totals: (packets, anomaly counts, conn_state)."""
+    return d["orig_pkts"] + d["resp_pkts"], d["anomaly_counts"], d["conn_state"]
+
+
+def _add_totals(totals: dict, t: tuple) -> None:
+    pkts, counts, state = t
     totals["flows"] = totals.get("flows", 0) + 1
-    totals["packets"] = totals.get("packets", 0) + d["orig_pkts"] + d["resp_pkts"]
+    totals["packets"] = totals.get("packets", 0) + pkts
     an = totals.setdefault("anomalies", {})
-    for k, n in d["anomaly_counts"].items():
+    for k, n in counts.items():
         an[k] = an.get(k, 0) + n
     cs = totals.setdefault("conn_states", {})
-    cs[d["conn_state"]] = cs.get(d["conn_state"], 0) + 1
+    cs[state] = cs.get(state, 0) + 1

@@ -23,21 +23,28 @@ class JunitReport:
         self.total_time = 0.0
 
     def flow(self, flow, violations) -> None:
+        self.add(self.case(flow, violations))
+
+    def case(self, flow, violations) -> tuple[str, bool, float]:
+        """One connection's test case: (XML, failed, duration). No state: a --jobs worker calls it."""
         v = flow.ended
         name = f"connection {flow.id}: {endpoints(flow)}"
         cls = "tcpflow-explain." + os.path.basename(self.capture).replace(" ", "_")
         dur = max(0.0, v.duration)
-        self.total_time += dur
         head = f'  <testcase name={quoteattr(name)} classname={quoteattr(cls)} time="{dur:.6f}"'
         if not violations:
-            self.cases.append(head + "/>")
-            return
-        self.failures += 1
+            return head + "/>", False, dur
         first = violations[0]
         msg = f"{first.rule}" + (f" at frame {first.frame}" if first.frame else "") + f": {first.message}"
         body = "\n".join(x.line() for x in violations)
-        self.cases.append(f"{head}>\n    <failure message={quoteattr(msg)} type={quoteattr(first.rule)}>"
-                          f"{escape(body)}</failure>\n  </testcase>")
+        return (f"{head}>\n    <failure message={quoteattr(msg)} type={quoteattr(first.rule)}>"
+                f"{escape(body)}</failure>\n  </testcase>", True, dur)
+
+    def add(self, case: tuple[str, bool, float]) -> None:
+        xml, failed, dur = case
+        self.total_time += dur
+        self.failures += failed
+        self.cases.append(xml)
 
     def write(self, path: str) -> None:
         ts = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")

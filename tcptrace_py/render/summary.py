@@ -23,6 +23,10 @@ HEAD = ["id", "client", "server", "duration", "pkts c/s", "bytes c/s", "hs-rtt",
 WIDTHS = [4, 21, 21, 9, 11, 15, 8, 17, 15, 23, 5, 0]   # plain columns: fixed, so rows can stream
 
 
+def line(cells) -> str:
+    return " ".join(c.ljust(w) for c, w in zip(cells, WIDTHS)).rstrip() + "\n"
+
+
 class SummaryRenderer:
     def __init__(self, out, rich: bool = False):
         self.out = out
@@ -33,7 +37,7 @@ class SummaryRenderer:
             self._line(HEAD)
 
     def _line(self, cells) -> None:
-        self.out.write(" ".join(c.ljust(w) for c, w in zip(cells, WIDTHS)).rstrip() + "\n")
+        self.out.write(line(cells))
 
     def flow(self, flow) -> None:
         cells = row(flow)
@@ -41,6 +45,13 @@ class SummaryRenderer:
             self.rows.append(cells)
         else:
             self._line(cells)
+
+    def fragment(self, flow) -> str:
+        """One plain row (no state: a --jobs worker calls it)."""
+        return line(row(flow))
+
+    def put(self, text: str) -> None:
+        self.out.write(text)
 
     def close(self, stats) -> None:
         from .text import capture_line, skipped_lines

@@ -22,15 +22,25 @@ class TextRenderer(View):
         self.out.write(asciify(s) if self.ascii else s)
 
     def flow(self, flow) -> None:
-        if not self.take():
-            return
-        w = self._w
+        if self.take():
+            self.out.write(self.fragment(flow))
+
+    def put(self, text: str | None) -> None:
+        """A --jobs worker's fragment, in its turn (None: the worker knew it was past --limit)."""
+        if self.take():
+            self.out.write(text)
+
+    def fragment(self, flow) -> str:
+        """The whole text of one connection (no state: a --jobs worker calls it)."""
+        out: list[str] = []
+        w = out.append
         zh = self.lang == "zh"
         w("\n".join(header_lines(flow, self.lang)) + "\n\n")
         n = len(flow.packets)
         first, last = self.window(n)
         prev = -1
-        for i, r in rows(flow, first, last, lang=self.lang, explain=self.explain and self.notes):
+        notes = self.notes
+        for i, r in rows(flow, first, last, lang=self.lang, explain=self.explain and notes):
             if i != prev + 1:
                 k = i - prev - 1
                 w(f"         … 省略了 {k} 个包（--max-packets 0 显示全部）…\n" if zh else
@@ -39,25 +49,26 @@ class TextRenderer(View):
             line = (f"  #{r.frame:<6} {r.t:>11.6f}  {ARROW[r.dir]}  [{r.flags}]  seq {r.seq}"
                     + (f"  ack {r.ack}" if r.ack else "")
                     + f"  win {r.win}  len {r.length}")
-            line = f"{line:<76} {r.client}/{r.server}"
-            w(line + "\n")
+            w(f"{line:<76} {r.client}/{r.server}\n")
             if r.options:
                 w(f"           options [{r.options}]\n")
-            if self.notes and r.note:
+            if notes and r.note:
                 w(f"           {r.note}\n")
             for kind, msg in r.anomalies:
-                if kind in ("rst", "connection_refused") or (self.notes and msg in r.note):
+                if kind in ("rst", "connection_refused") or (notes and msg in r.note):
                     continue
                 w(f"           ! {kind}: {msg}\n")
             if r.teach:
                 for t in _lesson_text(r.teach, self.lang, self.ascii):
                     w(f"             {t}\n")
         w("\n" + "\n".join(verdict_lines(flow, self.lang)) + "\n")
-        if self.explain and self.notes:
+        if self.explain and notes:
             lessons = lesson_lines(flow, self.lang)
             if lessons:
                 w(("  讲解：\n" if zh else "  lessons:\n") + "".join(f"    - {t}\n" for t in lessons))
         w("\n")
+        text = "".join(out)
+        return asciify(text) if self.ascii else text
 
     def close(self, stats) -> None:
         w = self._w

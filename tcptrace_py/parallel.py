@@ -1,0 +1,361 @@
+"""parallel: ``--jobs N`` — the same analysis and the same output bytes, from N processes.
+
+Theory of operation
+-------------------
+Every worker reads the whole capture but tracks only the connections of its
+flow-hash partitions (`flows.partition`, ``Analyzer(shard=(k, n))``); any other
+TCP segment only moves the capture clock, so every worker expires flows at the
+moments one process would. What a connection's analysis depends on — its own
+packets, the history of its 4-tuple (same partition, so same worker) and the
+clock — is all in its worker, so each flow comes out exactly as it would from
+one process, but for two things only the whole capture knows:
+
+* its **id**: its rank among all flows by first frame (a worker calls it by its
+  first frame number meanwhile), and
+* its **place in the output**: flows are written in id order, except that when
+  more than ``reorder_limit`` finished flows wait behind one still open, the
+  lowest is written anyway (`Analyzer._out`).
+
+The parent gets both from the workers' event streams. Each worker reports, in
+frame order, the flows it created and the flows that finished at each expiry
+tick or 4-tuple reuse, and how far it has read. `Merge` takes the events in
+frame order across workers (an event is taken only once every worker is known
+to be past it), numbers the flows, tells each worker its flows' ids, and
+replays `Analyzer._out` on the merged events, which yields the output order. A
+worker renders a finished flow as soon as it knows its id (`renumber`, then the
+renderer's `fragment`); the parent writes the fragments in that order through
+the renderer's `put`, applying ``--head`` and ``--limit`` (which count across
+all flows) as one process would. Policy violations and JUnit cases are made in
+the workers and collected in order.
+
+Workers are forked: the renderer, selection and policy objects come along as
+they are. Where fork is not available (the CLI checks `available`), or the input
+is a pipe, or the output is one only a single process can draw (rich, ladder,
+Mermaid, SVG), one process runs.
+"""
+from __future__ import annotations
+
+import heapq
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import traceback
+from array import array
+from bisect import bisect_left
+from collections import deque
+
+from .capture import CaptureReader
+from .pipeline import CREATED, FINAL, Analyzer, Stats
+from .records import CaptureError
+
+SYNC_FRAMES = 4096     # a worker reports its events (and reads its ids) every this many frames
+
+
+def available() -> bool:
+    return "fork" in mp.get_all_start_methods()
+
+
+class WorkerError(Exception):
+    """A worker failed: a bug of ours (the message names the worker's exception)."""
+
+
+# --- the worker's side -------------------------------------------------------------------------
+
+class _Ids:
+    """A worker's first frame -> final id, for its own flows, in two growing arrays
+    (the parent numbers a worker's flows in frame order, so both stay sorted)."""
+
+    def __init__(self) -> None:
+        self.prov = array("q")
+        self.final = array("q")
+
+    def add(self, pairs) -> None:
+        for p, f in pairs:
+            self.prov.append(p)
+            self.final.append(f)
+
+    def get(self, prov: int) -> int | None:
+        i = bisect_left(self.prov, prov)
+        if i < len(self.prov) and self.prov[i] == prov:
+            return self.final[i]
+        return None
+
+
+def renumber(flow, final) -> None:
+    """Give a flow, and every id it mentions, the ids of the whole capture (`final(first_frame)`)."""
+    fid = final(flow.id)
+    flow.id = fid
+    if isinstance(flow.reused_from, int):
+        flow.reused_from = final(flow.reused_from)
+    for p in flow.packets:
+        p.flow = fid
+        an = p.anomalies
+        if an:
+            if "reused_ports" in an:
+                an["reused_ports"] = final(an["reused_ports"])
+            tw = an.get("time_wait_reuse")
+            if tw is not None:
+                an["time_wait_reuse"] = (final(tw[0]), tw[1])
+
+
+class Job:
+    """What a worker does with each finished flow (made in the parent, inherited on fork)."""
+
+    def __init__(self, renderer, select, policy, junit):
+        self.renderer = renderer
+        self.select = select
+        self.policy = policy
+        self.junit = junit
+
+    def render(self, flow, past_limit: bool) -> tuple:
+        """(matched, fragment, violations, JUnit case) of a renumbered flow."""
+        if not self.select.match(flow):
+            return False, None, None, None
+        frag = None if past_limit else self.renderer.fragment(flow)
+        found = self.policy.check(flow) if self.policy.active else []
+        case = self.junit.case(flow, found) if self.junit is not None else None
+        return True, frag, found, case
+
+
+def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, outbox) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent tells us to stop
+    sys.stdout = open(os.devnull, "w")                # never write the parent's output
+    try:
+        reader = CaptureReader(path)
+        az = Analyzer(shard=(k, n), **az_args)
+        events = az.events
+        ids = _Ids()
+        waiting: dict[int, object] = {}
+        flags = {"limit": False, "stop": False}
+
+        def inbound(block: bool = False) -> None:
+            while True:
+                try:
+                    msg = inbox.get() if block else inbox.get_nowait()
+                except queue.Empty:
+                    return
+                block = False
+                if msg[0] == "ids":
+                    ids.add(msg[1])
+                elif msg[0] == "limit":
+                    flags["limit"] = True
+                elif msg[0] == "stop":
+                    flags["stop"] = True
+
+        def send(flow) -> None:
+            renumber(flow, ids.get)
+            outbox.put(("out", k, flow.id) + job.render(flow, flags["limit"]))
+
+        def send_ready() -> None:
+            for prov in [p for p in waiting if ids.get(p) is not None]:
+                send(waiting.pop(prov))
+
+        def sync(frame: int, offset: int, _flows: int) -> None:
+            outbox.put(("ev", k, events[:], frame - 1, offset))
+            events.clear()
+            inbound()
+            if waiting:
+                send_ready()
+            if flags["stop"]:
+                raise KeyboardInterrupt
+
+        interrupted = False
+        try:
+            for flow in az.run(reader, progress=sync, every=SYNC_FRAMES):
+                if ids.get(flow.id) is not None:
+                    send(flow)
+                else:
+                    waiting[flow.id] = flow
+        except KeyboardInterrupt:
+            interrupted = True
+            for flow in az.flush():
+                waiting[flow.id] = flow
+        outbox.put(("ev", k, events[:], FINAL, reader.offset))
+        events.clear()
+        while waiting:
+            inbound(block=True)
+            send_ready()
+        az.stats.interrupted = interrupted
+        outbox.put(("done", k, az.stats))
+    except CaptureError as exc:
+        outbox.put(("error", k, "capture", str(exc), exc.code))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which reports it once
+        outbox.put(("error", k, "internal", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+    finally:
+        outbox.close()
+        outbox.join_thread()
+
+
+# --- the parent's side -------------------------------------------------------------------------
+
+class Merge:
+    """The workers' event streams, merged in frame order: flow ids and the output order."""
+
+    def __init__(self, n: int, reorder_limit: int = 256):
+        self.q = [deque() for _ in range(n)]
+        self.seen = [-1] * n          # worker k has sent every event of frames <= seen[k]
+        self.next_id = 1
+        self.final_of: dict[int, int] = {}   # first frame -> id, until the flow is out
+        self.open: set[int] = set()
+        self._open_heap: list[int] = []
+        self.held: list[int] = []
+        self.order: deque[int] = deque()     # ids in the order they are written
+        self.flows = 0
+        self.finished = False
+        self.reorder_limit = reorder_limit
+
+    def feed(self, k: int, events: list, upto: int) -> None:
+        self.q[k].extend(events)
+        self.seen[k] = upto
+
+    def step(self) -> dict[int, list]:
+        """Take every event whose turn has come; return the new ids per worker."""
+        assign: dict[int, list] = {}
+        q, seen = self.q, self.seen
+        n = len(q)
+        while True:
+            best = None
+            for k in range(n):
+                if q[k]:
+                    e = q[k][0]
+                    if best is None or (e[0], e[1]) < best:
+                        best = (e[0], e[1])
+            if best is None:
+                return assign
+            frame, kind = best
+            if any(not q[k] and seen[k] < frame for k in range(n)):
+                return assign           # a worker may still send an earlier event
+            if kind == CREATED:
+                for k in range(n):
+                    if q[k] and q[k][0][0] == frame and q[k][0][1] == CREATED:
+                        q[k].popleft()
+                        fid = self.next_id
+                        self.next_id += 1
+                        self.final_of[frame] = fid
+                        self.open.add(fid)
+                        heapq.heappush(self._open_heap, fid)
+                        assign.setdefault(k, []).append((frame, fid))
+                        break
+                continue
+            provs: list[int] = []
+            for k in range(n):
+                if q[k] and q[k][0][0] == frame and q[k][0][1] == kind:
+                    provs.extend(q[k].popleft()[2])
+            self._out(provs, final=kind == FINAL)
+
+    def _min_open(self) -> int | None:
+        h = self._open_heap
+        while h and h[0] not in self.open:
+            heapq.heappop(h)
+        return h[0] if h else None
+
+    def _out(self, provs: list[int], final: bool) -> None:
+        """`Analyzer._out`, on ids."""
+        held = self.held
+        for p in provs:
+            fid = self.final_of.pop(p)
+            self.open.discard(fid)
+            heapq.heappush(held, fid)
+        self.flows += len(provs)
+        if final:
+            while held:
+                self.order.append(heapq.heappop(held))
+            self.finished = True
+            return
+        m = self._min_open()
+        while held and (m is None or held[0] < m or len(held) > self.reorder_limit):
+            self.order.append(heapq.heappop(held))
+
+
+def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=None, progress=None):
+    """Analyse `path` with `jobs` workers, writing through `renderer.put` in the one-process
+    order. Returns (stats, violations). Raises CaptureError or WorkerError."""
+    ctx = mp.get_context("fork")
+    outbox = ctx.Queue()
+    inboxes = [ctx.Queue() for _ in range(jobs)]
+    job = Job(renderer, select, policy, junit)
+    limit = getattr(renderer, "limit", None) if hasattr(renderer, "take") else None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    procs = [ctx.Process(target=_worker, args=(k, jobs, path, az_args, job, inboxes[k], outbox),
+                         name=f"tcpflow-explain worker {k}", daemon=True) for k in range(jobs)]
+    stop = {"asked": False, "sent": False}
+
+    def on_sigint(_sig, _frame):
+        stop["asked"] = True
+
+    old_handler = signal.signal(signal.SIGINT, on_sigint)
+    for p in procs:
+        p.start()
+    merge = Merge(jobs)
+    outputs: dict[int, tuple] = {}
+    done: list[Stats | None] = [None] * jobs
+    violations: list = []
+    limit_sent = False
+    try:
+        while True:
+            if stop["asked"] and not stop["sent"]:
+                stop["sent"] = True
+                for q in inboxes:
+                    q.put(("stop",))
+            try:
+                msg = outbox.get(timeout=0.5)
+            except queue.Empty:
+                for k, p in enumerate(procs):
+                    if done[k] is None and p.exitcode is not None:
+                        raise WorkerError(f"worker {k} exited with code {p.exitcode}")
+                continue
+            kind, k = msg[0], msg[1]
+            if kind == "ev":
+                merge.feed(k, msg[2], msg[3])
+                if progress is not None and k == 0 and msg[3] != FINAL:
+                    progress(msg[3], msg[4], merge.next_id - 1)
+                for w, pairs in merge.step().items():
+                    inboxes[w].put(("ids", pairs))
+            elif kind == "out":
+                outputs[msg[2]] = msg[3:]
+            elif kind == "done":
+                done[k] = msg[2]
+            elif kind == "error":
+                if msg[2] == "capture":
+                    raise CaptureError(msg[3], msg[4])
+                if os.environ.get("TCPFLOW_EXPLAIN_DEBUG"):
+                    sys.stderr.write(msg[4])
+                raise WorkerError(msg[3])
+            order = merge.order
+            while order and order[0] in outputs:
+                matched, frag, found, case = outputs.pop(order.popleft())
+                if not select.admit(matched):
+                    continue
+                renderer.put(frag)
+                violations.extend(found)
+                if junit is not None:
+                    junit.add(case)
+                if limit is not None and not limit_sent and renderer.shown >= limit:
+                    limit_sent = True
+                    for q in inboxes:
+                        q.put(("limit",))
+            if merge.finished and not order and all(d is not None for d in done):
+                break
+    finally:
+        signal.signal(signal.SIGINT, old_handler)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join(timeout=5)
+    return _stats(done, merge.flows), violations
+
+
+def _stats(parts: list[Stats], flows: int) -> Stats:
+    """One capture's Stats from its workers': what every worker saw alike comes from the one
+    that read furthest; TCP packets are the sum of each worker's own."""
+    st = max(parts, key=lambda s: s.frames)
+    st.tcp_packets = sum(s.tcp_packets for s in parts)
+    st.flows = flows
+    st.interrupted = any(s.interrupted for s in parts)
+    return st
+
+
+__all__ = ["Job", "Merge", "WorkerError", "available", "renumber", "run"]
