@@ -170,6 +170,10 @@ class Explainer:
         return self.who(d), self.who(1 - d), before[d], sa, before[1 - d], pa, pkt.anomalies or {}
 
     def note(self, pkt: Packet, before: tuple[State, State]) -> str:
+        if not pkt.flags & 0x07 and not pkt.anomalies and not pkt.cut:
+            plain = self._plain_note(pkt, before)
+            if plain is not None:
+                return plain
         L = self.L
         f = pkt.flags
         d = pkt.dir
@@ -265,6 +269,33 @@ class Explainer:
             parts.append(L("the capture kept only the start of this packet (snaplen); the length comes from the IP header",
                            "抓包只保存了这个包的开头（snaplen）；长度取自 IP 首部"))
         return self._join(p for p in parts if p)
+
+    def _plain_note(self, pkt: Packet, before) -> str | None:
+        """The most common notes — data, or an ACK, with nothing else to say — written in one
+        language only; None for anything else. The same text as the general path gives."""
+        if pkt.frame in self.close_steps:
+            return None
+        d = pkt.dir
+        if before[1 - d] is State.SYN_RECEIVED and (pkt.resp_state if d == 0 else pkt.orig_state) is State.ESTABLISHED:
+            return None
+        me = (WHO_ZH if self.zh else WHO)[d]
+        n = pkt.len
+        if n:
+            if self.zh:
+                return f"{me}发送{byte_range(pkt.rseq, n, 'zh')}（{n} 字节）"
+            return f"{me} sends {byte_range(pkt.rseq, n)} ({n} bytes)"
+        rack = pkt.rack
+        if rack is None or rack <= 1:
+            return None
+        fin = self.fin_rel[1 - d]
+        if fin is not None and rack == (fin + 1) & 0xFFFFFFFF:
+            return None
+        k = rack - 1
+        if self.zh:
+            return (f"{me}确认收到第 {k} 字节及之前的全部数据，下一个期望的是第 {rack} 字节"
+                    f"（确认号 ack {rack} = 1 + 已收到的 {k} 字节）")
+        return (f"{me} acknowledges everything up to byte {k} and expects byte {rack} next "
+                f"(ack {rack} = 1 + {k} bytes received)")
 
     def _join(self, parts) -> str:
         return ("；" if self.zh else "; ").join(parts)

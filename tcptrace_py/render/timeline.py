@@ -58,7 +58,7 @@ def rows(flow, first: int | None = None, last: int | None = None, lang: str = "e
             yield i, Row(
                 frame=p.frame, t=p.ts - t0, dir=p.dir, flags=flag_letters(p.flags),
                 seq=seq_text(p), ack="" if p.rack is None else str(p.rack), win=str(p.win),
-                length=p.len, client=p.orig_state.value, server=p.resp_state.value,
+                length=p.len, client=p.orig_state._value_, server=p.resp_state._value_,
                 changed=(p.orig_state is not before[0], p.resp_state is not before[1]),
                 note=ex.note(p, before), anomalies=an,
                 options=_opts(p, flow) if p.flags & SYN or _notable_options(p.options) else "",
@@ -70,7 +70,7 @@ def rows(flow, first: int | None = None, last: int | None = None, lang: str = "e
 def _notable_options(raw: bytes) -> bool:
     """Options worth a line on a non-SYN packet: anything but padding and timestamps
     (SACK blocks on duplicate ACKs, MPTCP, TCP-AO, unknown kinds, malformed ones)."""
-    if not raw:
+    if not raw or (len(raw) == 12 and raw.startswith(b"\x01\x01\x08\x0a")):   # none, or NOP NOP TS
         return False
     from ..decode import parse_options
     return any(k not in ("nop", "eol", "TS") for k, _ in parse_options(raw))
