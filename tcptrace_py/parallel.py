@@ -45,6 +45,7 @@ import traceback
 from array import array
 from bisect import bisect_left
 from collections import deque
+from multiprocessing.connection import wait
 
 from .capture import CaptureReader
 from .pipeline import CREATED, FINAL, Analyzer, Stats
@@ -101,27 +102,71 @@ def renumber(flow, final) -> None:
 
 
 class Job:
-    """What a worker does with each finished flow (made in the parent, inherited on fork)."""
+    """What a worker does with each finished flow (made in the parent, inherited on fork).
 
-    def __init__(self, renderer, select, policy, junit):
+    With `encoding` set, a fragment's text is sent already encoded as the parent's output
+    would encode it, so the parent writes the bytes as they come."""
+
+    def __init__(self, renderer, select, policy, junit, encoding=None, errors="strict"):
         self.renderer = renderer
         self.select = select
         self.policy = policy
         self.junit = junit
+        self.encoding = encoding
+        self.errors = errors
 
     def render(self, flow, past_limit: bool) -> tuple:
         """(matched, fragment, violations, JUnit case) of a renumbered flow."""
         if not self.select.match(flow):
             return False, None, None, None
         frag = None if past_limit else self.renderer.fragment(flow)
+        if frag is not None and self.encoding is not None:
+            if isinstance(frag, tuple):
+                frag = (frag[0].encode(self.encoding, self.errors),) + frag[1:]
+            else:
+                frag = frag.encode(self.encoding, self.errors)
         found = self.policy.check(flow) if self.policy.active else []
         case = self.junit.case(flow, found) if self.junit is not None else None
         return True, frag, found, case
 
 
-def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, outbox) -> None:
+class _Send:
+    """The worker's end of its pipe to the parent: sent in this thread, no feeder thread."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def put(self, msg) -> None:
+        self.conn.send(msg)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _Out:
+    """The parent's output while workers run: text goes through the text stream as usual,
+    fragments the workers encoded go to its byte buffer, in the same order."""
+
+    def __init__(self, out):
+        self.text = out
+        self.buf = out.buffer
+
+    def write(self, s) -> None:
+        if isinstance(s, bytes):
+            self.text.flush()
+            self.buf.write(s)
+        else:
+            self.text.write(s)
+
+    def flush(self) -> None:
+        self.text.flush()
+        self.buf.flush()
+
+
+def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent tells us to stop
     sys.stdout = open(os.devnull, "w")                # never write the parent's output
+    outbox = _Send(conn)
     try:
         reader = CaptureReader(path)
         az = Analyzer(shard=(k, n), **az_args)
@@ -185,7 +230,6 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, outbox) -
         outbox.put(("error", k, "internal", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     finally:
         outbox.close()
-        outbox.join_thread()
 
 
 # --- the parent's side -------------------------------------------------------------------------
@@ -273,13 +317,15 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
     """Analyse `path` with `jobs` workers, writing through `renderer.put` in the one-process
     order. Returns (stats, violations). Raises CaptureError or WorkerError."""
     ctx = mp.get_context("fork")
-    outbox = ctx.Queue()
-    inboxes = [ctx.Queue() for _ in range(jobs)]
-    job = Job(renderer, select, policy, junit)
+    pipes = [ctx.Pipe(duplex=False) for _ in range(jobs)]      # worker k -> parent: (recv, send)
+    inboxes = [ctx.Queue() for _ in range(jobs)]                # parent -> worker k
+    out = getattr(renderer, "out", None)
+    binary = out is not None and hasattr(out, "buffer") and getattr(out, "encoding", None)
+    job = Job(renderer, select, policy, junit, *((out.encoding, out.errors) if binary else ()))
     limit = getattr(renderer, "limit", None) if hasattr(renderer, "take") else None
     sys.stdout.flush()
     sys.stderr.flush()
-    procs = [ctx.Process(target=_worker, args=(k, jobs, path, az_args, job, inboxes[k], outbox),
+    procs = [ctx.Process(target=_worker, args=(k, jobs, path, az_args, job, inboxes[k], pipes[k][1]),
                          name=f"tcpflow-explain worker {k}", daemon=True) for k in range(jobs)]
     stop = {"asked": False, "sent": False}
 
@@ -289,62 +335,82 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
     old_handler = signal.signal(signal.SIGINT, on_sigint)
     for p in procs:
         p.start()
+    for _, send_end in pipes:
+        send_end.close()             # so a worker that dies shows as the end of its pipe
+    readers = {r: k for k, (r, _) in enumerate(pipes)}
+    if binary:
+        renderer.out = _Out(out)
     merge = Merge(jobs)
     outputs: dict[int, tuple] = {}
     done: list[Stats | None] = [None] * jobs
     violations: list = []
-    limit_sent = False
+    state = {"limit_sent": False}
+
+    def take(msg) -> None:
+        kind, k = msg[0], msg[1]
+        if kind == "ev":
+            merge.feed(k, msg[2], msg[3])
+            if progress is not None and k == 0 and msg[3] != FINAL:
+                progress(msg[3], msg[4], merge.next_id - 1)
+            for w, pairs in merge.step().items():
+                inboxes[w].put(("ids", pairs))
+        elif kind == "out":
+            outputs[msg[2]] = msg[3:]
+        elif kind == "done":
+            done[k] = msg[2]
+        elif kind == "error":
+            if msg[2] == "capture":
+                raise CaptureError(msg[3], msg[4])
+            if os.environ.get("TCPFLOW_EXPLAIN_DEBUG"):
+                sys.stderr.write(msg[4])
+            raise WorkerError(msg[3])
+
+    def write_ready() -> None:
+        order = merge.order
+        while order and order[0] in outputs:
+            matched, frag, found, case = outputs.pop(order.popleft())
+            if not select.admit(matched):
+                continue
+            renderer.put(frag)
+            violations.extend(found)
+            if junit is not None:
+                junit.add(case)
+            if limit is not None and not state["limit_sent"] and renderer.shown >= limit:
+                state["limit_sent"] = True
+                for q in inboxes:
+                    q.put(("limit",))
+
+    finished = False
     try:
-        while True:
+        while not (merge.finished and not merge.order and all(d is not None for d in done)):
             if stop["asked"] and not stop["sent"]:
                 stop["sent"] = True
                 for q in inboxes:
                     q.put(("stop",))
-            try:
-                msg = outbox.get(timeout=0.5)
-            except queue.Empty:
-                for k, p in enumerate(procs):
-                    if done[k] is None and p.exitcode is not None:
-                        raise WorkerError(f"worker {k} exited with code {p.exitcode}")
-                continue
-            kind, k = msg[0], msg[1]
-            if kind == "ev":
-                merge.feed(k, msg[2], msg[3])
-                if progress is not None and k == 0 and msg[3] != FINAL:
-                    progress(msg[3], msg[4], merge.next_id - 1)
-                for w, pairs in merge.step().items():
-                    inboxes[w].put(("ids", pairs))
-            elif kind == "out":
-                outputs[msg[2]] = msg[3:]
-            elif kind == "done":
-                done[k] = msg[2]
-            elif kind == "error":
-                if msg[2] == "capture":
-                    raise CaptureError(msg[3], msg[4])
-                if os.environ.get("TCPFLOW_EXPLAIN_DEBUG"):
-                    sys.stderr.write(msg[4])
-                raise WorkerError(msg[3])
-            order = merge.order
-            while order and order[0] in outputs:
-                matched, frag, found, case = outputs.pop(order.popleft())
-                if not select.admit(matched):
+            for r in wait(list(readers), timeout=0.5):
+                try:
+                    msg = r.recv()
+                except EOFError:
+                    k = readers.pop(r)
+                    if done[k] is None:
+                        procs[k].join(timeout=1)
+                        raise WorkerError(f"worker {k} ended early (exit code {procs[k].exitcode})") from None
                     continue
-                renderer.put(frag)
-                violations.extend(found)
-                if junit is not None:
-                    junit.add(case)
-                if limit is not None and not limit_sent and renderer.shown >= limit:
-                    limit_sent = True
-                    for q in inboxes:
-                        q.put(("limit",))
-            if merge.finished and not order and all(d is not None for d in done):
-                break
+                take(msg)
+            write_ready()
+        finished = True
     finally:
         signal.signal(signal.SIGINT, old_handler)
+        if binary:
+            renderer.out = out
         for p in procs:
+            if finished:
+                p.join(timeout=10)    # it has sent everything and is exiting
             if p.is_alive():
                 p.terminate()
-            p.join(timeout=5)
+                p.join(timeout=5)
+        for q in inboxes:
+            q.cancel_join_thread()    # never wait on ids a worker that is gone will not read
     return _stats(done, merge.flows), violations
 
 

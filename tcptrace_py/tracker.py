@@ -33,6 +33,8 @@ No clock is read and nothing is printed: time comes from packet timestamps.
 """
 from __future__ import annotations
 
+from collections import deque
+
 from .records import ACK, FIN, RST, SYN, Packet, State
 from .zeek import update as zeek_update
 
@@ -341,7 +343,8 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
         changed = False
     if f & ACK:
         a = pkt.ack_raw
-        if snd.max_ack is None or 0 < ((a - snd.max_ack) & M) < 0x80000000:
+        ma = snd.max_ack
+        if ma is None or 0 < ((a - ma) & M) < 0x80000000:
             snd.max_ack = a
         if not rcv.syn_acked and rcv.isn is not None and seq_gt(a, rcv.isn) and not f & RST:
             rcv.syn_acked = True
@@ -379,10 +382,11 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
                 c[0] += 1
 
     # ACK RTT (Karn: retransmitted data is not timed)
+    n = pkt.len
     if f & ACK and rcv.seg_times:
         q = rcv.seg_times
         a = pkt.ack_raw
-        while q and seq_ge(a, q[0][0]):
+        while q and ((a - q[0][0]) & M) < 0x80000000:
             end, sent_ts = q.popleft()
             if end == a:
                 rtt = pkt.ack_rtt = ts - sent_ts
@@ -394,18 +398,17 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
                     r[1] += 1
                     if rtt > r[2]:
                         r[2] = rtt
-    if pkt.len and snd.nextseq is not None and rcv.max_ack is not None:
-        pkt.in_flight = (snd.nextseq - rcv.max_ack) & M    # as tshark's sequence-based count
-    if pkt.len and not pkt.anomalies:
-        if snd.seg_times is None:
-            from collections import deque
-            snd.seg_times = deque()
-        snd.seg_times.append(((pkt.seq + pkt.len) & M, ts))
-
-    snd.pkts += 1
-    snd.bytes += pkt.len
-    if pkt.len:
+    if n:
+        if snd.nextseq is not None and rcv.max_ack is not None:
+            pkt.in_flight = (snd.nextseq - rcv.max_ack) & M    # as tshark's sequence-based count
+        if not pkt.anomalies:
+            q = snd.seg_times
+            if q is None:
+                q = snd.seg_times = deque()
+            q.append(((pkt.seq + n) & M, ts))
         snd.data_pkts += 1
+        snd.bytes += n
+    snd.pkts += 1
     if snd.first_ts is None:
         snd.first_ts = ts
     snd.last_ts = ts

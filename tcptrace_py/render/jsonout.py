@@ -215,7 +215,8 @@ class JsonWriter:
     def put(self, frag: tuple[str, tuple]) -> None:
         text, totals = frag
         _add_totals(self.totals, totals)
-        self.out.write(("\n," if self.n else "\n") + text)
+        self.out.write("\n," if self.n else "\n")
+        self.out.write(text)
         self.n += 1
 
     def flow(self, flow) -> None:
