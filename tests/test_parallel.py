@@ -4,6 +4,7 @@ out-of-order emission past the reorder limit, 4-tuple reuse ids, --head, --limit
 from __future__ import annotations
 
 import gzip
+import struct
 import json
 import subprocess
 import sys
@@ -260,3 +261,63 @@ def test_packet_json_is_the_encoded_packet_dicts(capture):
         assert list(packet_json(flow)) == [_dumps(d) for d in packet_dicts(flow)]
         n += len(flow.packets)
     assert n == az.stats.tcp_packets
+
+
+def _copies(src: Path, dst: Path, n: int) -> Path:
+    """`n` copies of an Ethernet/IPv4 pcap one after the other, each later in time and with the
+    third octet of every IPv4 address raised by its copy number: new connections each time."""
+    data = src.read_bytes()
+    out = [data[:24]]
+    recs = []
+    off = 24
+    while off < len(data):
+        sec, usec, caplen, wire = struct.unpack_from("<IIII", data, off)
+        recs.append((sec, usec, caplen, wire, data[off + 16:off + 16 + caplen]))
+        off += 16 + caplen
+    span = recs[-1][0] - recs[0][0] + 60
+    for c in range(n):
+        for sec, usec, caplen, wire, frame in recs:
+            if frame[12:14] == b"\x08\x00":
+                b = bytearray(frame)
+                b[14 + 14] = (b[14 + 14] + c) & 0xFF
+                b[14 + 18] = (b[14 + 18] + c) & 0xFF
+                frame = bytes(b)
+            out.append(struct.pack("<IIII", sec + c * span, usec, caplen, wire) + frame)
+    dst.write_bytes(b"".join(out))
+    return dst
+
+
+def test_jobs_interrupted_exits_130_with_what_was_read(busy, tmp_path):
+    """Ctrl-C to the parent: it tells the workers to stop; what was analysed is still written."""
+    import signal
+    import time
+    big = _copies(busy, tmp_path / "big.pcap", 40)
+    p = subprocess.Popen([sys.executable, "-m", "tcptrace_py", "--format", "jsonl", "--jobs", "2", str(big)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err.decode()
+    lines = [json.loads(x) for x in out.decode().splitlines()]
+    flows = [x for x in lines if x["type"] == "flow"]
+    cap = [x for x in lines if x["type"] == "capture"]
+    assert cap and cap[0]["interrupted"] is True
+    assert 0 < len(flows) < 40 * 421 and cap[0]["flows"] == len(flows)
+    assert b"Traceback" not in err
+
+
+class _Boom:
+    out = None
+
+    def fragment(self, flow):
+        raise RuntimeError("renderer failed")
+
+    def put(self, frag):
+        pass
+
+
+def test_a_failing_worker_is_reported_not_hung(busy):
+    from tcptrace_py.policy import Policy, Selection
+    with pytest.raises(parallel.WorkerError, match="RuntimeError: renderer failed"):
+        parallel.run(str(busy), 2, dict(keep_packets=True, grace=10.0, idle=3600.0), _Boom(),
+                     Selection.build(), Policy())
