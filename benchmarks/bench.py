@@ -131,10 +131,15 @@ def all_commands(prefix: list[str]) -> list[Cmd]:
             requires=("--summary", "--jobs")),
         Cmd("ours-json-jobs2", f"{T} --format json --jobs 2",
             prefix + ["--format", "json", "--jobs", "2", "{F}"], "ours", True, requires="--jobs"),
+        Cmd("ours-jsonl-jobs2", f"{T} --format jsonl --jobs 2",
+            prefix + ["--format", "jsonl", "--jobs", "2", "{F}"], "ours", True, requires="--jobs"),
+        Cmd("ours-text-all-jobs2", f"{T} --format text --all --max-packets 0 --jobs 2",
+            prefix + ["--format", "text", "--all", "--max-packets", "0", "--jobs", "2", "{F}"], "ours", True,
+            requires="--jobs"),
     ]
 
 
-SCALE_DEFAULT = ["ours-json", "ours-summary", "tcptrace", "tshark-full"]
+SCALE_DEFAULT = ["ours-summary", "ours-summary-jobs2", "ours-jsonl-jobs2", "tcptrace", "tshark-full"]
 
 
 def cli_help(prefix, env, cwd=None) -> str:
@@ -578,10 +583,13 @@ def bench_capture(path: Path, cmds: list[Cmd], env_ours: dict, runs: int, timeou
     for key, res in out.items():
         if not res["ours"]:
             continue
-        for ref in ("tshark-full", "tcptrace"):
+        for ref in ("tshark-full", "tcptrace", "tcpdump"):
             if ref in out:
                 res[f"x_{ref}"] = res["median_wall_s"] / out[ref]["median_wall_s"]
                 res[f"x_{ref}_cpu"] = res["median_cpu_s"] / max(out[ref]["median_cpu_s"], 1e-3)
+        if "tshark-full" in out:
+            # memory of the whole process tree (every worker, for --jobs) against tshark's
+            res["rss_x_tshark-full"] = max(res["tree_rss_mb"], res["peak_rss_mb"]) / out["tshark-full"]["peak_rss_mb"]
     return out
 
 
@@ -598,17 +606,17 @@ def _pair(r, k):
 def table(frames: int, res: dict, skipped: dict) -> str:
     lines = [
         "| command | median wall s | packets/s | peak RSS MB | tree RSS MB | CPU s "
-        "| × tshark full (wall / CPU) | × tcptrace (wall / CPU) | exit |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| × tshark full (wall / CPU) | memory × tshark full | × tcptrace (wall / CPU) | × tcpdump (wall) | exit |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for key, r in res.items():
-        lines.append("| `%s` | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["label"], _fmt(r["median_wall_s"], ".2f"), _fmt(r["pkts_per_s"], ",.0f"),
             _fmt(r["peak_rss_mb"], ",.0f"), _fmt(r["tree_rss_mb"], ",.0f"), _fmt(r["median_cpu_s"], ".2f"),
-            _pair(r, "x_tshark-full"), _pair(r, "x_tcptrace"),
-            ",".join(map(str, r["exit_codes"]))))
+            _pair(r, "x_tshark-full"), _fmt(r.get("rss_x_tshark-full"), ".2f"), _pair(r, "x_tcptrace"),
+            _fmt(r.get("x_tcpdump"), ".2f"), ",".join(map(str, r["exit_codes"]))))
     for key, (label, why) in skipped.items():
-        lines.append(f"| `{label}` | – | – | – | – | – | – | – | not run: {why} |")
+        lines.append(f"| `{label}` | – | – | – | – | – | – | – | – | – | not run: {why} |")
     return "\n".join(lines)
 
 
@@ -647,7 +655,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", action="store_true",
                     help="also measure time and memory against capture size (see --scale-sizes)")
     ap.add_argument("--scale-only", action="store_true", help="only the --scale part")
-    ap.add_argument("--scale-sizes", default="100k,1M,5M,10M", help="capture sizes for --scale (100k,1M,5M,10M)")
+    ap.add_argument("--scale-sizes", default="100k,1M,5M", help="capture sizes for --scale (100k,1M,5M; 10M also works)")
     ap.add_argument("--scale-commands", default=",".join(SCALE_DEFAULT),
                     help="command ids for --scale (%(default)s)")
     ap.add_argument("--scale-runs", type=int, default=1, help="runs per command and size for --scale (1)")
