@@ -38,7 +38,6 @@ _IP4 = struct.Struct("!BxHHHBB").unpack_from   # ver_ihl, tot_len, id, frag, ttl
 # Ethernet + IPv4 (20 bytes) + TCP (20 bytes) in one call: ethertype, ver_ihl, tot_len, id, frag,
 # ttl, proto, src, dst, sport, dport, seq, ack, offset+flags, window, checksum
 _E4T = struct.Struct("!12xHBxHHHBB2x4s4sHHIIHHH").unpack_from
-_E4T_INT = struct.Struct("!12xHBxHHHBB2xIIHHIIHHH").unpack_from   # the same, addresses as integers
 
 ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
 VLAN_TYPES = (0x8100, 0x88A8, 0x9100, 0x9200)
@@ -195,8 +194,6 @@ class Decoder:
         self.frags: dict[tuple, list] = {}
         # shard mode: owned[p] says whether partition p is this worker's
         self.owned = None if shard is None else tuple(p % shard[1] == shard[0] for p in range(PARTITIONS))
-        if self.owned is not None:
-            self.decode = self._decode_shard
 
     def decode(self, frame: int, ts: float, lt: int, buf, off: int, caplen: int, wirelen: int):
         if lt == 1 and caplen >= 54:
@@ -210,6 +207,8 @@ class Decoder:
                     tot = avail
                 doff = (offfl >> 12) << 2
                 if 20 <= doff <= tot - 20:
+                    if self.owned is not None and self._foreign(src, dst, sport, dport):
+                        return OTHER
                     t = off + 34
                     end = off + caplen
                     length = tot - 20 - doff
@@ -219,28 +218,9 @@ class Decoder:
                                   t + doff + length > end, False, csum)
         return self._general(frame, ts, lt, buf, off, caplen, wirelen)
 
-    def _decode_shard(self, frame: int, ts: float, lt: int, buf, off: int, caplen: int, wirelen: int):
-        """`decode` for a --jobs worker: OTHER for another worker's segment."""
-        if lt == 1 and caplen >= 54:
-            (et, vihl, tot, ipid, frag, ttl, proto, sa, da, sport, dport, seq, ack, offfl, win,
-             csum) = _E4T_INT(buf, off)
-            if et == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF:
-                avail = wirelen - 14
-                if tot == 0 or tot > avail:
-                    tot = avail
-                doff = (offfl >> 12) << 2
-                if 20 <= doff <= tot - 20:
-                    if not self.owned[partition(sa, da, sport ^ dport)]:
-                        return OTHER
-                    t = off + 34
-                    end = off + caplen
-                    length = tot - 20 - doff
-                    self.tcp += 1
-                    return Packet(frame, ts, buf[off + 26:off + 30], buf[off + 30:off + 34], sport, dport, seq,
-                                  ack, offfl & 0x1FF, win, length, doff,
-                                  buf[t + 20:min(t + doff, end)] if doff > 20 else b"", ipid, ttl,
-                                  t + doff + length > end, False, csum)
-        return self._general(frame, ts, lt, buf, off, caplen, wirelen)
+    def _foreign(self, src: bytes, dst: bytes, sport: int, dport: int) -> bool:
+        """Shard mode: the connection is another worker's."""
+        return not self.owned[partition(int.from_bytes(src, "big"), int.from_bytes(dst, "big"), sport ^ dport)]
 
     def _general(self, frame: int, ts: float, lt: int, buf, off: int, caplen: int, wirelen: int):
         end = off + caplen
@@ -441,8 +421,7 @@ class Decoder:
         if doff > ip_payload:
             self.skipped.count(self.skipped.undecodable, "TCP header longer than its IP payload", frame)
             return None
-        if self.owned is not None and not self.owned[partition(int.from_bytes(src, "big"),
-                                                                  int.from_bytes(dst, "big"), sport ^ dport)]:
+        if self.owned is not None and self._foreign(src, dst, sport, dport):
             return OTHER
         opt_end = t + doff
         options = buf[t + 20:min(opt_end, end)] if doff > 20 else b""
