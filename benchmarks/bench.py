@@ -636,7 +636,8 @@ def scale_table(rows: list[dict]) -> str:
                 cells.append("–")
             else:
                 bad = "" if r["exit_codes"] == [0] else f" (exit {','.join(map(str, r['exit_codes']))})"
-                cells.append(f"{r['median_wall_s']:.1f} s / {r['peak_rss_mb']:,.0f} MB{bad}")
+                mb = max(r["peak_rss_mb"], r["tree_rss_mb"])    # every process, for --jobs
+                cells.append(f"{r['median_wall_s']:.1f} s / {mb:,.0f} MB{bad}")
         lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -759,7 +760,7 @@ def main(argv=None) -> int:
             rows.append({"label": size_label(frames), "frames": frames, "path": str(path),
                          "bytes": path.stat().st_size, "results": res})
         report["scale"] = {"source": str(src), "runs": args.scale_runs, "rows": rows}
-        print(f"\n### Scaling ({src.name} prefix / copies; median wall s / peak RSS MB, "
+        print(f"\n### Scaling ({src.name} prefix / copies; median wall s / peak RSS MB of all processes, "
               f"{args.scale_runs} run(s))\n")
         print(scale_table(rows))
 
