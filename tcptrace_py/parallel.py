@@ -52,6 +52,8 @@ from .pipeline import CREATED, FINAL, Analyzer, Stats
 from .records import CaptureError
 
 SYNC_FRAMES = 4096     # a worker reports its events (and reads its ids) every this many frames
+MAX_WAITING = 256      # finished flows a worker keeps while it waits for their ids: past this, a
+                       # worker that has run ahead of the others waits for them (bounded memory)
 
 
 def available() -> bool:
@@ -65,8 +67,9 @@ class WorkerError(Exception):
 # --- the worker's side -------------------------------------------------------------------------
 
 class _Ids:
-    """A worker's first frame -> final id, for its own flows, in two growing arrays
-    (the parent numbers a worker's flows in frame order, so both stay sorted)."""
+    """A worker's first frame -> final id, for its own flows, in two growing arrays kept sorted
+    (16 bytes a flow; the parent numbers a worker's flows in frame order, so appending keeps
+    them sorted, and an id sent again is recognised)."""
 
     def __init__(self) -> None:
         self.prov = array("q")
@@ -74,8 +77,13 @@ class _Ids:
 
     def add(self, pairs) -> None:
         for p, f in pairs:
-            self.prov.append(p)
-            self.final.append(f)
+            if not self.prov or p > self.prov[-1]:
+                self.prov.append(p)
+                self.final.append(f)
+            elif self.get(p) is None:
+                i = bisect_left(self.prov, p)
+                self.prov.insert(i, p)
+                self.final.insert(i, f)
 
     def get(self, prov: int) -> int | None:
         i = bisect_left(self.prov, prov)
@@ -167,6 +175,7 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, conn) -> 
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent tells us to stop
     sys.stdout = open(os.devnull, "w")                # never write the parent's output
     outbox = _Send(conn)
+    parent = os.getppid()
     try:
         reader = CaptureReader(path)
         az = Analyzer(shard=(k, n), **az_args)
@@ -178,8 +187,12 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, conn) -> 
         def inbound(block: bool = False) -> None:
             while True:
                 try:
-                    msg = inbox.get() if block else inbox.get_nowait()
+                    msg = inbox.get(timeout=5) if block else inbox.get_nowait()
                 except queue.Empty:
+                    if block and os.getppid() != parent:
+                        raise SystemExit(1) from None      # the parent is gone: nobody to wait for
+                    if block:
+                        continue
                     return
                 block = False
                 if msg[0] == "ids":
@@ -242,6 +255,7 @@ class Merge:
         self.seen = [-1] * n          # worker k has sent every event of frames <= seen[k]
         self.next_id = 1
         self.final_of: dict[int, int] = {}   # first frame -> id, until the flow is out
+        self.owner: dict[int, tuple[int, int]] = {}   # id -> (worker, first frame), until written
         self.open: set[int] = set()
         self._open_heap: list[int] = []
         self.held: list[int] = []
@@ -278,6 +292,7 @@ class Merge:
                         fid = self.next_id
                         self.next_id += 1
                         self.final_of[frame] = fid
+                        self.owner[fid] = (k, frame)
                         self.open.add(fid)
                         heapq.heappush(self._open_heap, fid)
                         assign.setdefault(k, []).append((frame, fid))
@@ -368,7 +383,9 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
     def write_ready() -> None:
         order = merge.order
         while order and order[0] in outputs:
-            matched, frag, found, case = outputs.pop(order.popleft())
+            fid = order.popleft()
+            merge.owner.pop(fid, None)
+            matched, frag, found, case = outputs.pop(fid)
             if not select.admit(matched):
                 continue
             renderer.put(frag)
@@ -387,7 +404,18 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
                 stop["sent"] = True
                 for q in inboxes:
                     q.put(("stop",))
-            for r in wait(list(readers), timeout=0.5):
+            got = wait(list(readers), timeout=0.5)
+            if not got and merge.finished:
+                # everything is merged and numbered, yet a connection's piece has not come: send
+                # its worker its id again (it waits for it; the worker ignores an id it has)
+                again: dict[int, list] = {}
+                for fid in merge.order:
+                    if fid not in outputs and fid in merge.owner:
+                        w, prov = merge.owner[fid]
+                        again.setdefault(w, []).append((prov, fid))
+                for w, pairs in again.items():
+                    inboxes[w].put(("ids", sorted(pairs)))
+            for r in got:
                 try:
                     msg = r.recv()
                 except EOFError:

@@ -294,10 +294,12 @@ def test_jobs_interrupted_exits_130_with_what_was_read(busy, tmp_path):
     big = _copies(busy, tmp_path / "big.pcap", 40)
     p = subprocess.Popen([sys.executable, "-m", "tcptrace_py", "--format", "jsonl", "--jobs", "2", str(big)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    time.sleep(1.5)
+    first = p.stdout.readline()          # the first connection is out: the run is under way
+    time.sleep(0.2)
     p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=120)
-    assert p.returncode == 130, err.decode()
+    out = first + p.stdout.read()        # (communicate() would skip what readline() buffered)
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 130, err.decode()
     lines = [json.loads(x) for x in out.decode().splitlines()]
     flows = [x for x in lines if x["type"] == "flow"]
     cap = [x for x in lines if x["type"] == "capture"]
