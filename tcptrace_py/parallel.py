@@ -216,6 +216,9 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, conn) -> 
             inbound()
             if waiting:
                 send_ready()
+            while len(waiting) > MAX_WAITING and not flags["stop"]:
+                inbound(block=True)       # ahead of another worker: let it catch up
+                send_ready()
             if flags["stop"]:
                 raise KeyboardInterrupt
 
@@ -405,13 +408,13 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
                 for q in inboxes:
                     q.put(("stop",))
             got = wait(list(readers), timeout=0.5)
-            if not got and merge.finished:
-                # everything is merged and numbered, yet a connection's piece has not come: send
-                # its worker its id again (it waits for it; the worker ignores an id it has)
+            if not got:
+                # nothing for a while: send each worker again the ids of its connections not
+                # written yet (a worker waits for them; it ignores an id it already has), so a
+                # lost message can never leave it waiting
                 again: dict[int, list] = {}
-                for fid in merge.order:
-                    if fid not in outputs and fid in merge.owner:
-                        w, prov = merge.owner[fid]
+                for fid, (w, prov) in merge.owner.items():
+                    if fid not in outputs:
                         again.setdefault(w, []).append((prov, fid))
                 for w, pairs in again.items():
                     inboxes[w].put(("ids", sorted(pairs)))
