@@ -52,8 +52,10 @@ from .pipeline import CREATED, FINAL, Analyzer, Stats
 from .records import CaptureError
 
 SYNC_FRAMES = 4096     # a worker reports its events (and reads its ids) every this many frames
-MAX_WAITING = 256      # finished flows a worker keeps while it waits for their ids: past this, a
-                       # worker that has run ahead of the others waits for them (bounded memory)
+# A worker that has run ahead of the others keeps its finished flows until their ids come; past
+# these many flows, or packets kept in them, it waits for the others (bounded memory)
+MAX_WAITING_FLOWS = 8192
+MAX_WAITING_PACKETS = 100_000
 
 
 def available() -> bool:
@@ -182,6 +184,7 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, conn) -> 
         events = az.events
         ids = _Ids()
         waiting: dict[int, object] = {}
+        held = [0]                        # packets kept in the waiting flows
         flags = {"limit": False, "stop": False}
 
         def inbound(block: bool = False) -> None:
@@ -208,7 +211,13 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, conn) -> 
 
         def send_ready() -> None:
             for prov in [p for p in waiting if ids.get(p) is not None]:
-                send(waiting.pop(prov))
+                flow = waiting.pop(prov)
+                held[0] -= len(flow.packets)
+                send(flow)
+
+        def wait_for(flow) -> None:
+            waiting[flow.id] = flow
+            held[0] += len(flow.packets)
 
         def sync(frame: int, offset: int, _flows: int) -> None:
             outbox.put(("ev", k, events[:], frame - 1, offset))
@@ -216,7 +225,7 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, conn) -> 
             inbound()
             if waiting:
                 send_ready()
-            while len(waiting) > MAX_WAITING and not flags["stop"]:
+            while (len(waiting) > MAX_WAITING_FLOWS or held[0] > MAX_WAITING_PACKETS) and not flags["stop"]:
                 inbound(block=True)       # ahead of another worker: let it catch up
                 send_ready()
             if flags["stop"]:
@@ -228,11 +237,11 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, conn) -> 
                 if ids.get(flow.id) is not None:
                     send(flow)
                 else:
-                    waiting[flow.id] = flow
+                    wait_for(flow)
         except KeyboardInterrupt:
             interrupted = True
             for flow in az.flush():
-                waiting[flow.id] = flow
+                wait_for(flow)
         outbox.put(("ev", k, events[:], FINAL, reader.offset))
         events.clear()
         while waiting:
