@@ -28,6 +28,15 @@ the renderer's `put`, applying ``--head`` and ``--limit`` (which count across
 all flows) as one process would. Policy violations and JUnit cases are made in
 the workers and collected in order.
 
+Each worker sends its events and pieces on a pipe of its own, from its own thread,
+the pieces already encoded as the parent's output encodes text; the parent sends
+ids (and "stop" on Ctrl-C, "limit" once --limit is reached) through a queue per
+worker, whose feeder thread means the parent never blocks on a worker. A worker
+that has run ahead keeps at most MAX_WAITING_FLOWS finished flows (or
+MAX_WAITING_PACKETS of their packets) waiting for ids, then waits for the others.
+Whenever the parent hears nothing for half a second it sends each worker again
+the ids of its flows not yet written, so a lost message cannot leave one waiting.
+
 Workers are forked: the renderer, selection and policy objects come along as
 they are. Where fork is not available (the CLI checks `available`), or the input
 is a pipe, or the output is one only a single process can draw (rich, ladder,
