@@ -202,7 +202,7 @@ def check_packet(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint, before) -> Non
         cands = flow.unsent_acks
         if cands is None:
             cands = flow.unsent_acks = []
-        if len(cands) < 8 and not _has_dir(cands, pkt.dir):
+        if len(cands) < 8 and not any(c[1] == pkt.dir for c in cands):
             cands.append((pkt.frame, pkt.dir, pkt.ack_raw))   # decided at the end: a gap, or not
     if f & RST:
         d = pkt.dir
@@ -252,7 +252,7 @@ def refine(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint) -> None:
             sigs = snd.sigs = {}
         prev = sigs.get(key)
         if prev is not None and an:
-            if _any_retrans(an):
+            if any(k in an for k in RETRANS_KINDS):
                 same = prev[1] == (pkt.ack_raw, pkt.win_raw, pkt.ip_id, pkt.options, pkt.csum)
                 if same and _relabel_duplicate(pkt, snd, an, prev[0], pkt.ts - prev[2]):
                     return
@@ -282,20 +282,6 @@ def refine(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint) -> None:
             del an["keep_alive_ack"]
             an["zero_window_probe_ack"] = None
     snd.last_opts = pkt.options
-
-
-def _any_retrans(an: dict) -> bool:
-    for k in RETRANS_KINDS:
-        if k in an:
-            return True
-    return False
-
-
-def _has_dir(cands: list, d: int) -> bool:
-    for c in cands:
-        if c[1] == d:
-            return True
-    return False
 
 
 def _relabel_duplicate(pkt: Packet, snd: Endpoint, an: dict, first: int, dt: float) -> bool:

@@ -279,23 +279,15 @@ class Explainer:
         if before[1 - d] is State.SYN_RECEIVED and (pkt.resp_state if d == 0 else pkt.orig_state) is State.ESTABLISHED:
             return None
         me = (WHO_ZH if self.zh else WHO)[d]
-        n = pkt.len
-        if n:
-            if self.zh:
-                return f"{me}发送{byte_range(pkt.rseq, n, 'zh')}（{n} 字节）"
-            return f"{me} sends {byte_range(pkt.rseq, n)} ({n} bytes)"
+        if pkt.len:
+            return self._sends(me, pkt.rseq, pkt.len)
         rack = pkt.rack
         if rack is None or rack <= 1:
             return None
         fin = self.fin_rel[1 - d]
         if fin is not None and rack == (fin + 1) & 0xFFFFFFFF:
             return None
-        k = rack - 1
-        if self.zh:
-            return (f"{me}确认收到第 {k} 字节及之前的全部数据，下一个期望的是第 {rack} 字节"
-                    f"（确认号 ack {rack} = 1 + 已收到的 {k} 字节）")
-        return (f"{me} acknowledges everything up to byte {k} and expects byte {rack} next "
-                f"(ack {rack} = 1 + {k} bytes received)")
+        return self._acks(me, rack)
 
     def _join(self, parts) -> str:
         return ("；" if self.zh else "; ").join(parts)
@@ -367,8 +359,7 @@ class Explainer:
             return self.anomaly_message(pkt, "zero_window_probe", None)
         if "keep_alive" in an:
             return self.anomaly_message(pkt, "keep_alive", None)
-        return self.L(f"{me} sends {self.br(pkt.rseq, pkt.len)} ({pkt.len} bytes)",
-                      f"{me}发送{self.br(pkt.rseq, pkt.len)}（{pkt.len} 字节）")
+        return self._sends(me, pkt.rseq, pkt.len)
 
     def _ack_note(self, pkt, me, peer, an) -> str:
         L = self.L
@@ -386,11 +377,20 @@ class Explainer:
                      f"{me}再次确认{peer}的 FIN（确认号 ack {pkt.rack} = FIN 的序列号 {fin} + 1）")
         if pkt.rack <= 1:
             return L(f"{me} acknowledges nothing new (ack {pkt.rack})", f"{me}没有确认新的数据（确认号 ack {pkt.rack}）")
-        n = pkt.rack - 1
-        return L(f"{me} acknowledges everything up to byte {n} and expects byte {pkt.rack} next "
-                 f"(ack {pkt.rack} = 1 + {n} bytes received)",
-                 f"{me}确认收到第 {n} 字节及之前的全部数据，下一个期望的是第 {pkt.rack} 字节"
-                 f"（确认号 ack {pkt.rack} = 1 + 已收到的 {n} 字节）")
+        return self._acks(me, pkt.rack)
+
+    def _sends(self, me: str, rseq: int, n: int) -> str:
+        if self.zh:
+            return f"{me}发送{byte_range(rseq, n, 'zh')}（{n} 字节）"
+        return f"{me} sends {byte_range(rseq, n)} ({n} bytes)"
+
+    def _acks(self, me: str, rack: int) -> str:
+        k = rack - 1
+        if self.zh:
+            return (f"{me}确认收到第 {k} 字节及之前的全部数据，下一个期望的是第 {rack} 字节"
+                    f"（确认号 ack {rack} = 1 + 已收到的 {k} 字节）")
+        return (f"{me} acknowledges everything up to byte {k} and expects byte {rack} next "
+                f"(ack {rack} = 1 + {k} bytes received)")
 
     # -- anomalies ----------------------------------------------------------------------
     def anomaly_message(self, pkt: Packet, kind: str, detail) -> str:

@@ -61,7 +61,6 @@ class Analyzer:
         self.reorder_limit = reorder_limit
         self._held: list[tuple[int, Flow]] = []
         self.events: list[tuple] | None = [] if shard is not None else None
-        self._frame = 0
 
     def run(self, reader: CaptureReader, progress=None, every: int = 20000):
         """Yield finished flows. `progress(frames, bytes_read, flows_seen)` is called every `every` frames."""
@@ -98,8 +97,7 @@ class Analyzer:
                             flow.reused_from = old.id
                             self._reuse(flow, old, pkt)
                             if old.npkts:
-                                self._frame = frame
-                                yield from self._out([old], kind=REUSED)
+                                yield from self._out([old], kind=REUSED, frame=frame)
                         else:
                             self._recent_reuse(flow, pkt)
                     track(flow, pkt, d, check)
@@ -109,8 +107,7 @@ class Analyzer:
                     next_expire = ts + 1.0
                     done = self.table.expire(ts)
                     if done:
-                        self._frame = frame
-                        yield from self._out(done)
+                        yield from self._out(done, frame=frame)
                 st.last_ts = ts
         finally:
             st.frames = frames
@@ -128,14 +125,14 @@ class Analyzer:
         rest.sort(key=lambda f: f.id)
         yield from self._out(rest, final=True)
 
-    def _out(self, flows: list[Flow], final: bool = False, kind: int = EXPIRED):
+    def _out(self, flows: list[Flow], final: bool = False, kind: int = EXPIRED, frame: int = 0):
         for flow in flows:
             finish(flow)
             self.stats.flows += 1
         if self.events is not None:
             # shard mode: the parent decides the order; hand each flow out now
             self.events.append((FINAL, FINAL, [f.id for f in flows]) if final else
-                               (self._frame, kind, [f.id for f in flows]))
+                               (frame, kind, [f.id for f in flows]))
             yield from flows
             return
         if not self.ordered:
