@@ -149,19 +149,6 @@ class Job:
         return True, frag, found, case
 
 
-class _Send:
-    """The worker's end of its pipe to the parent: sent in this thread, no feeder thread."""
-
-    def __init__(self, conn):
-        self.conn = conn
-
-    def put(self, msg) -> None:
-        self.conn.send(msg)
-
-    def close(self) -> None:
-        self.conn.close()
-
-
 class _Out:
     """The parent's output while workers run: text goes through the text stream as usual,
     fragments the workers encoded go to its byte buffer, in the same order."""
@@ -182,10 +169,10 @@ class _Out:
         self.buf.flush()
 
 
-def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, conn) -> None:
+def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, outbox) -> None:
+    """Worker k of n. `outbox` is its own pipe to the parent, written from this thread."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent tells us to stop
     sys.stdout = open(os.devnull, "w")                # never write the parent's output
-    outbox = _Send(conn)
     parent = os.getppid()
     try:
         reader = CaptureReader(path)
@@ -216,7 +203,7 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, conn) -> 
 
         def send(flow) -> None:
             renumber(flow, ids.get)
-            outbox.put(("out", k, flow.id) + job.render(flow, flags["limit"]))
+            outbox.send(("out", k, flow.id) + job.render(flow, flags["limit"]))
 
         def send_ready() -> None:
             for prov in [p for p in waiting if ids.get(p) is not None]:
@@ -229,7 +216,7 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, conn) -> 
             held[0] += len(flow.packets)
 
         def sync(frame: int, offset: int, _flows: int) -> None:
-            outbox.put(("ev", k, events[:], frame - 1, offset))
+            outbox.send(("ev", k, events[:], frame - 1, offset))
             events.clear()
             inbound()
             if waiting:
@@ -251,17 +238,17 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, conn) -> 
             interrupted = True
             for flow in az.flush():
                 wait_for(flow)
-        outbox.put(("ev", k, events[:], FINAL, reader.offset))
+        outbox.send(("ev", k, events[:], FINAL, reader.offset))
         events.clear()
         while waiting:
             inbound(block=True)
             send_ready()
         az.stats.interrupted = interrupted
-        outbox.put(("done", k, az.stats))
+        outbox.send(("done", k, az.stats))
     except CaptureError as exc:
-        outbox.put(("error", k, "capture", str(exc), exc.code))
+        outbox.send(("error", k, "capture", str(exc), exc.code))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which reports it once
-        outbox.put(("error", k, "internal", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        outbox.send(("error", k, "internal", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     finally:
         outbox.close()
 
@@ -353,7 +340,6 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
     """Analyse `path` with `jobs` workers, writing through `renderer.put` in the one-process
     order. Returns (stats, violations). Raises CaptureError or WorkerError."""
     ctx = mp.get_context("fork")
-    pipes = [ctx.Pipe(duplex=False) for _ in range(jobs)]      # worker k -> parent: (recv, send)
     inboxes = [ctx.Queue() for _ in range(jobs)]                # parent -> worker k
     out = getattr(renderer, "out", None)
     binary = out is not None and hasattr(out, "buffer") and getattr(out, "encoding", None)
@@ -361,19 +347,24 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
     limit = getattr(renderer, "limit", None) if hasattr(renderer, "take") else None
     sys.stdout.flush()
     sys.stderr.flush()
-    procs = [ctx.Process(target=_worker, args=(k, jobs, path, az_args, job, inboxes[k], pipes[k][1]),
-                         name=f"tcpflow-explain worker {k}", daemon=True) for k in range(jobs)]
     stop = {"asked": False, "sent": False}
 
     def on_sigint(_sig, _frame):
         stop["asked"] = True
 
     old_handler = signal.signal(signal.SIGINT, on_sigint)
-    for p in procs:
+    procs = []
+    readers = {}                      # worker k's pipe to the parent -> k
+    for k in range(jobs):
+        # each pipe made just before its worker, and its sending end closed here at once, so no
+        # other process holds it: a worker that dies shows as the end of its pipe
+        recv_end, send_end = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=_worker, args=(k, jobs, path, az_args, job, inboxes[k], send_end),
+                        name=f"tcpflow-explain worker {k}", daemon=True)
         p.start()
-    for _, send_end in pipes:
-        send_end.close()             # so a worker that dies shows as the end of its pipe
-    readers = {r: k for k, (r, _) in enumerate(pipes)}
+        send_end.close()
+        procs.append(p)
+        readers[recv_end] = k
     if binary:
         renderer.out = _Out(out)
     merge = Merge(jobs)

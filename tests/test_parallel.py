@@ -4,6 +4,7 @@ out-of-order emission past the reorder limit, 4-tuple reuse ids, --head, --limit
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import json
 import subprocess
@@ -322,4 +323,22 @@ def test_a_failing_worker_is_reported_not_hung(busy):
     from tcptrace_py.policy import Policy, Selection
     with pytest.raises(parallel.WorkerError, match="RuntimeError: renderer failed"):
         parallel.run(str(busy), 2, dict(keep_packets=True, grace=10.0, idle=3600.0), _Boom(),
+                     Selection.build(), Policy())
+
+
+class _Dies(_Boom):
+    def fragment(self, flow):
+        import multiprocessing
+        if multiprocessing.current_process().name.endswith("worker 0"):
+            os._exit(3)      # the first worker vanishes without a word; the other goes on
+
+
+def test_a_worker_that_dies_is_reported_not_waited_on(busy, tmp_path):
+    """Worker 0 dies mid-capture; worker 1 cannot finish without it (its connections' ids need
+    worker 0's progress). The dead worker's pipe ends at once, because no other worker holds it
+    open, and the parent says so instead of waiting forever with worker 1."""
+    from tcptrace_py.policy import Policy, Selection
+    big = _copies(busy, tmp_path / "big.pcap", 10)
+    with pytest.raises(parallel.WorkerError, match="worker 0 ended early"):
+        parallel.run(str(big), 2, dict(keep_packets=True, grace=10.0, idle=3600.0), _Dies(),
                      Selection.build(), Policy())
