@@ -25,6 +25,9 @@ def _fields(p: Packet) -> tuple:
 
 
 def test_the_captures_are_here():
+    """With the corpus beside the project, all of it is compared (without it, only the samples)."""
+    if not CORPUS.is_dir():
+        pytest.skip(f"{CORPUS} not here")
     assert len(CAPTURES) > 100
 
 
