@@ -16,8 +16,8 @@ Anomaly ids are stable API (README, "Anomalies").
 """
 from __future__ import annotations
 
-from .records import ACK, FIN, RST, SYN, Anomaly, Packet, State
-from .tracker import M, Endpoint, seq_ge, seq_gt
+from .records import ACK, FIN, RST, SYN, M, Anomaly, Packet, State
+from .tracker import Endpoint, seq_ge, seq_gt
 
 FAST_RETRANS_WINDOW = 0.020   # tshark: a retransmission within 20 ms of the dup ACKs
 OOO_DEFAULT = 0.003           # tshark: 3 ms when no handshake RTT is known
@@ -202,7 +202,7 @@ def check_packet(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint, before) -> Non
         cands = flow.unsent_acks
         if cands is None:
             cands = flow.unsent_acks = []
-        if len(cands) < 8 and not any(c[1] == pkt.dir for c in cands):
+        if len(cands) < 8 and pkt.dir not in [c[1] for c in cands]:
             cands.append((pkt.frame, pkt.dir, pkt.ack_raw))   # decided at the end: a gap, or not
     if f & RST:
         d = pkt.dir
@@ -252,7 +252,7 @@ def refine(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint) -> None:
             sigs = snd.sigs = {}
         prev = sigs.get(key)
         if prev is not None and an:
-            if any(k in an for k in RETRANS_KINDS):
+            if not an.keys().isdisjoint(RETRANS_KINDS):
                 same = prev[1] == (pkt.ack_raw, pkt.win_raw, pkt.ip_id, pkt.options, pkt.csum)
                 if same and _relabel_duplicate(pkt, snd, an, prev[0], pkt.ts - prev[2]):
                     return

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from . import __version__
+from . import __version__, core
 from .capture import CaptureReader
 from .pipeline import Analyzer
 from .policy import Policy, PolicyError, Selection
@@ -88,7 +88,8 @@ def _err(msg: str) -> None:
               help="Worker processes, each analysing a share of the connections (0: one per CPU). "
                    "The output is the same as with one. Formats json, jsonl, text and --summary; a pipe "
                    "(\"-\") is read by one process.")
-@click.version_option(__version__, "-V", "--version", prog_name="tcpflow-explain")
+@click.version_option(__version__, "-V", "--version", prog_name="tcpflow-explain",
+                      message="%(prog)s %(version)s (" + core() + " core)")
 def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, ports, conn_states,
          anomaly_kinds, with_anomalies, head, fail_on, max_retransmission_rate, max_handshake_rtt, require,
          policy_file, junit_file, no_notes, ladder, ascii_only, unfold, lang, explain, grace, idle_timeout,

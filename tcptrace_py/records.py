@@ -11,6 +11,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+# Sequence numbers are modulo 2**32: this mask wraps them.
+M = 0xFFFFFFFF
+
 # TCP flag bits, as in the header.
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, AE = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x100
 

@@ -35,10 +35,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from .records import ACK, FIN, RST, SYN, Packet, State
+from .records import ACK, FIN, RST, SYN, M, Packet, State
 from .zeek import update as zeek_update
 
-M = 0xFFFFFFFF
 S = State
 
 # sender events: "SYN", "SYNACK", "FIN", "FIN_CROSSING", "RST", "ACK" (anything else)

@@ -49,9 +49,8 @@ from __future__ import annotations
 
 import re
 
-from .records import ACK, FIN, RST, SYN
+from .records import ACK, FIN, RST, SYN, M
 
-M = 0xFFFFFFFF
 
 # Zeek's endpoint states, with Zeek's numeric values.
 INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)

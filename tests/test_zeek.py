@@ -11,7 +11,6 @@ Two kinds of tests:
 """
 from __future__ import annotations
 
-import inspect
 import re
 import sys
 from pathlib import Path
@@ -19,31 +18,10 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from tcptrace_py import analyze, pipeline, tracker, zeek
+from tcptrace_py import analyze, zeek
 from tcptrace_py.decode import addr_str
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-
-# tracker.track is meant to call zeek.update(flow, pkt, d) after its own analysis. Until
-# it does, these tests (and only these: the patch is undone after the module) wrap it.
-_TRACK_SRC = inspect.getsource(tracker.track)
-WIRED = "zeek_update(" in _TRACK_SRC or "zeek.update(" in _TRACK_SRC
-
-
-def _wired_track(flow, pkt, d, analyze_fn, _track=tracker.track):
-    _track(flow, pkt, d, analyze_fn)
-    zeek.update(flow, pkt, d)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _zeek_wired():
-    if WIRED:
-        yield
-        return
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline, "track", _wired_track)
-        yield
-
 
 ZEEK = SHARED / "corpus" / "zeek"
 BASELINES = ZEEK / "baselines"
@@ -487,8 +465,6 @@ def test_odd_packets_never_raise(tmp_path):
 if __name__ == "__main__":   # python tests/test_zeek.py: the agreement report
     if not BASELINES.is_dir():
         sys.exit("no shared corpus")
-    if not WIRED:
-        pipeline.track = _wired_track
     pairs = baseline_comparison()
     s_ok, s_n, h_ok, h_n, bad = agreement(pairs)
     print(f"{len(pairs)} TCP connections; conn_state {s_ok}/{s_n} ({100 * s_ok / max(s_n, 1):.1f} %),"

@@ -1,0 +1,36 @@
+"""Build the compiled core: the per-packet modules, compiled with Cython when it can be done.
+
+The same .py files are the pure-Python package; compiling them changes speed only, never output
+(tests/test_compiled.py compares the two). Without a C compiler the build falls back to the pure
+modules (each extension is optional), and TCPFLOW_EXPLAIN_PURE_BUILD=1 skips compiling.
+"""
+import os
+
+from setuptools import setup
+
+# pipeline.py stays interpreted: it costs nothing measurable there, and compiled, its generator
+# lost the open connections when Ctrl-C arrived (nothing was reported after an interruption).
+CORE = [
+    "tcptrace_py/records.py", "tcptrace_py/capture.py", "tcptrace_py/decode.py",
+    "tcptrace_py/flows.py", "tcptrace_py/tracker.py", "tcptrace_py/anomalies.py",
+    "tcptrace_py/zeek.py", "tcptrace_py/explain.py",
+    "tcptrace_py/render/jsonout.py", "tcptrace_py/render/text.py",
+    "tcptrace_py/render/timeline.py", "tcptrace_py/render/summary.py",
+]
+
+
+def extensions():
+    if os.environ.get("TCPFLOW_EXPLAIN_PURE_BUILD"):
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        return []
+    exts = cythonize(CORE, language_level=3, quiet=True,
+                     compiler_directives={"binding": False, "annotation_typing": False})
+    for e in exts:
+        e.optional = True       # no compiler: the pure module is used
+    return exts
+
+
+setup(ext_modules=extensions())

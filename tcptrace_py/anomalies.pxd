@@ -1,0 +1,19 @@
+# Compiled-core declarations for anomalies.py (see setup.py).
+cimport cython
+from tcptrace_py.records cimport Packet
+from tcptrace_py.tracker cimport Endpoint, seq_ge, seq_gt
+
+cdef long long M
+cdef long ACK, FIN, RST, SYN
+cdef long KA, ZWP, URG_PSH_FIN
+cdef double FAST_RETRANS_WINDOW, OOO_DEFAULT
+
+@cython.locals(flags=long, seq=cython.longlong, ack=cython.longlong, seglen=long, win=long, ts=double, sfr=long,
+               found=long, same=bint, ctl=long, advanced=bint, nxt=cython.longlong, shift=long)
+cpdef analyze_segment(Packet pkt, Endpoint fwd, Endpoint rev, first_rtt)
+
+@cython.locals(f=long, d=long)
+cpdef check_packet(flow, Packet pkt, Endpoint snd, Endpoint rcv, before)
+
+@cython.locals(n=long)
+cpdef refine(flow, Packet pkt, Endpoint snd, Endpoint rcv)
