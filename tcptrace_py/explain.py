@@ -174,6 +174,9 @@ class Explainer:
             plain = self._plain_note(pkt, before)
             if plain is not None:
                 return plain
+        return self._note(pkt, before)
+
+    def _note(self, pkt: Packet, before: tuple[State, State]) -> str:
         L = self.L
         f = pkt.flags
         d = pkt.dir

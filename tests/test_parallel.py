@@ -259,7 +259,7 @@ def test_packet_json_is_the_encoded_packet_dicts(capture):
     az = Analyzer()
     n = 0
     for flow in az.run(CaptureReader(str(capture))):
-        assert list(packet_json(flow)) == [_dumps(d) for d in packet_dicts(flow)]
+        assert packet_json(flow) == [_dumps(d) for d in packet_dicts(flow)]
         n += len(flow.packets)
     assert n == az.stats.tcp_packets
 

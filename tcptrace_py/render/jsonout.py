@@ -70,14 +70,13 @@ def packet_dicts(flow, notes: bool = True):
         yield d
 
 
-def packet_json(flow, notes: bool = True):
+def packet_json(flow, notes: bool = True, head: str = "{") -> list[str]:
     """Each packet's JSON object, as text: the same bytes as encoding `packet_dicts` (a test
     checks it on every sample and corpus capture), written out directly because this runs once
-    per packet."""
+    per packet. `head` opens each object (JSON Lines puts the record type and flow id there)."""
+    out = []
     ex = Explainer(flow) if notes else None
     before = flow.init_states
-    fmt = ('{"frame":%d,"ts":%r,"dir":"%s","flags":"%s","seq":%d,"ack":%s,"len":%d,"win":%d,'
-           '"state":{"orig":"%s","resp":"%s"},"anomalies":%s,"ack_rtt":%s,"in_flight":%s,"rto":%s,"note":%s')
     for p in flow.packets:
         an = p.anomalies
         rack = p.rack
@@ -89,19 +88,21 @@ def packet_json(flow, notes: bool = True):
         else:
             rto = None
             ans = "[]"
-        note = ex.note(p, before) if ex else None
+        note = ex.note(p, before) if ex is not None else None
         os_, rs = p.orig_state, p.resp_state
-        s = fmt % (p.frame, round(p.ts, 6), DIRS[p.dir], flag_letters(p.flags), p.rseq,
-                   "null" if rack is None else rack, p.len, p.win, os_._value_, rs._value_, ans,
-                   "null" if rtt is None else repr(round(rtt, 6)),
-                   "null" if fl is None or fl >= 0x80000000 else fl,
-                   "null" if rto is None else repr(rto), "null" if note is None else _jstr(note))
+        s = (f'{head}"frame":{p.frame},"ts":{round(p.ts, 6)!r},"dir":"{DIRS[p.dir]}",'
+             f'"flags":"{flag_letters(p.flags)}","seq":{p.rseq},"ack":{"null" if rack is None else rack},'
+             f'"len":{p.len},"win":{p.win},"state":{{"orig":"{os_._value_}","resp":"{rs._value_}"}},'
+             f'"anomalies":{ans},"ack_rtt":{"null" if rtt is None else repr(round(rtt, 6))},'
+             f'"in_flight":{"null" if fl is None or fl >= 0x80000000 else fl},'
+             f'"rto":{"null" if rto is None else repr(rto)},"note":{"null" if note is None else _jstr(note)}')
         if p.flags & SYN and p.options:
             s += ',"options":' + _jstr(format_options(p.options))
         if p.cut:
             s += ',"cut":true'
         before = (os_, rs)
-        yield s + "}"
+        out.append(s + "}")
+    return out
 
 
 def anomaly_list(flow) -> list[dict]:
@@ -242,7 +243,7 @@ class JsonlWriter:
         lines = []
         if self.with_packets:
             head = '{"type":"packet","flow":%d,' % flow.id
-            lines = [head + p[1:] for p in packet_json(flow)]
+            lines = packet_json(flow, True, head)
         d = flow_dict(flow, with_packets=False)
         lines.append('{"type":"flow",' + _dumps(d)[1:])
         lines.append("")

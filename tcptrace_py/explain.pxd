@@ -1,0 +1,29 @@
+# Compiled-core declarations for explain.py (see setup.py): C types for the notes written per packet.
+cimport cython
+from tcptrace_py.records cimport Packet
+
+cdef long ACK, FIN, RST, SYN
+
+cpdef str byte_range(long long start, long long n, str lang=*)
+cpdef bint _after(long long a, long long b)
+
+cdef class Explainer:
+    cdef public object flow
+    cdef public str lang
+    cdef public bint zh
+    cdef public dict close_steps
+    cdef public long close_total
+    cdef public object close_kind
+    cdef public dict close_frames
+    cdef public list fin_rel
+    cdef public tuple data_ends
+    cdef public dict prev_ack
+    cdef public set _taught
+    cdef public bint _lessons_ready
+
+    cpdef str note(self, Packet pkt, tuple before)
+    @cython.locals(d=long, fin=object)
+    cpdef object _plain_note(self, Packet pkt, tuple before)
+    cpdef str _sends(self, str me, long long rseq, long long n)
+    @cython.locals(k=cython.longlong)
+    cpdef str _acks(self, str me, long long rack)
