@@ -86,13 +86,36 @@ def snapshot_code(ref: str | None) -> dict:
         info["commit"] = commit
     else:
         shutil.copytree(ROOT / "tcptrace_py", tmp / "tcptrace_py",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.c", "*.html"))
         r = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True)
         info["commit"] = r.stdout.strip() or None
         d = subprocess.run(git + ["status", "--porcelain", "--", "tcptrace_py"], capture_output=True, text=True)
         info["dirty"] = bool(d.stdout.strip())
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(tmp)], check=False)
+    build_core(tmp, info)
     return info
+
+
+def build_core(tmp: Path, info: dict) -> None:
+    """Compile the snapshot's core in place, as `pip install .` does (setup.py at that code)."""
+    files = ("setup.py", "pyproject.toml", "README.md")
+    if info.get("commit") and info.get("ref"):
+        for name in files:
+            r = subprocess.run(["git", "-C", str(ROOT), "show", f"{info['commit']}:{name}"], capture_output=True)
+            if r.returncode == 0:
+                (tmp / name).write_bytes(r.stdout)
+    else:
+        for name in files:
+            shutil.copy(ROOT / name, tmp / name)
+    if (tmp / "setup.py").exists():
+        print("building the compiled core of the snapshot ...", file=sys.stderr, flush=True)
+        r = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace", "-j", "2"], cwd=tmp,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print(r.stderr[-2000:], file=sys.stderr)
+    chk = subprocess.run([sys.executable, "-c", "import tcptrace_py as t; print(t.core())"], cwd=tmp,
+                         capture_output=True, text=True)
+    info["core"] = chk.stdout.strip() if chk.returncode == 0 else "pure Python"
 
 
 def ours_prefix(args) -> tuple[list[str], dict, dict]:
@@ -108,6 +131,9 @@ def ours_prefix(args) -> tuple[list[str], dict, dict]:
                          capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
     if not chk.stdout.startswith(info["path"]):
         raise SystemExit(f"snapshot not picked up: tcptrace_py comes from {chk.stdout.strip() or chk.stderr}")
+    if args.pure:
+        env["TCPFLOW_EXPLAIN_PURE"] = "1"
+        info["core"] = "pure Python"
     return [sys.executable, "-m", "tcptrace_py"], env, info
 
 
@@ -665,6 +691,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=3600, help="seconds before one run is killed (3600)")
     ap.add_argument("--ours", help='how to start our tool (default: "python -m tcptrace_py" on a snapshot '
                     "of this checkout's tcptrace_py/, taken when the benchmark starts)")
+    ap.add_argument("--pure", action="store_true",
+                    help="run our tool on its pure-Python modules (TCPFLOW_EXPLAIN_PURE=1), not the compiled core")
     ap.add_argument("--ref", help="benchmark the code of this git ref (e.g. HEAD) instead of the working tree")
     ap.add_argument("--out", help="JSON result file (default: benchmarks/results/bench-<date>.json)")
     args = ap.parse_args(argv)
@@ -718,7 +746,7 @@ def main(argv=None) -> int:
     if "path" in code:
         what = f"git {code['ref']} ({code['commit'][:12]})" if code.get("ref") else \
             f"working tree at start (HEAD {str(code.get('commit'))[:12]}{', modified' if code.get('dirty') else ''})"
-        print(f"**Code measured:** tcptrace_py/ from {what}")
+        print(f"**Code measured:** tcptrace_py/ from {what}, {code.get('core', 'pure Python')} core")
 
     if not args.scale_only:
         for cap in captures:
