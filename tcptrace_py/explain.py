@@ -24,6 +24,10 @@ from .decode import addr_str, format_options, parse_options
 from .records import ACK, FIN, RST, SYN, Packet, State
 
 WHO = ("client", "server")
+# the sentence added to the note of a packet cut short by the snaplen (en, zh), and as a second part
+CUT = ("the capture kept only the start of this packet (snaplen); the length comes from the IP header",
+       "抓包只保存了这个包的开头（snaplen）；长度取自 IP 首部")
+CUT_NOTE = ("; " + CUT[0], "；" + CUT[1])
 WHO_ZH = ("客户端", "服务端")
 LANGS = ("en", "zh")
 
@@ -170,10 +174,10 @@ class Explainer:
         return self.who(d), self.who(1 - d), before[d], sa, before[1 - d], pa, pkt.anomalies or {}
 
     def note(self, pkt: Packet, before: tuple[State, State]) -> str:
-        if not pkt.flags & 0x07 and not pkt.anomalies and not pkt.cut:
+        if not pkt.flags & 0x07 and not pkt.anomalies:
             plain = self._plain_note(pkt, before)
             if plain is not None:
-                return plain
+                return plain + CUT_NOTE[self.zh] if pkt.cut else plain
         return self._note(pkt, before)
 
     def _note(self, pkt: Packet, before: tuple[State, State]) -> str:
@@ -269,8 +273,7 @@ class Explainer:
             else:
                 parts.append(self._ack_note(pkt, me, peer, an))
         if pkt.cut:
-            parts.append(L("the capture kept only the start of this packet (snaplen); the length comes from the IP header",
-                           "抓包只保存了这个包的开头（snaplen）；长度取自 IP 首部"))
+            parts.append(CUT[self.zh])
         return self._join(p for p in parts if p)
 
     def _plain_note(self, pkt: Packet, before) -> str | None:

@@ -77,3 +77,54 @@ def test_plain_notes_are_the_general_notes(capture, lang):
         for p in flow.packets:
             assert ex.note(p, before) == ex._note(p, before), p.frame   # _note: the general path
             before = (p.orig_state, p.resp_state)
+
+
+def _headers_only_capture(path: Path) -> None:
+    """A connection captured with a 66-byte snaplen (headers only, as the benchmark captures
+    are): every data segment is cut, each record keeps its length on the wire."""
+    import struct
+
+    import dpkt
+    c, s = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+    cseq, sseq = 1000, 5000
+
+    def frame(src, dst, sport, dport, seq, ack, flags, data=b""):
+        tcp = dpkt.tcp.TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, win=512,
+                           opts=b"\x01\x01\x08\x0a" + struct.pack(">II", seq, ack), data=data)
+        tcp.off = 8
+        ip = dpkt.ip.IP(src=src, dst=dst, p=6, ttl=64, id=seq & 0xFFFF, data=tcp)
+        return bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, type=0x0800, data=ip))
+
+    A, PA, S, SA, FA = 0x10, 0x18, 0x02, 0x12, 0x11
+    frames = [frame(c, s, 40000, 80, cseq, 0, S), frame(s, c, 80, 40000, sseq, cseq + 1, SA),
+              frame(c, s, 40000, 80, cseq + 1, sseq + 1, A)]
+    off = 1
+    for i in range(6):
+        frames.append(frame(s, c, 80, 40000, sseq + off, cseq + 1, PA, b"x" * 1000))
+        off += 1000
+        frames.append(frame(c, s, 40000, 80, cseq + 1, sseq + off, A))
+    frames += [frame(c, s, 40000, 80, cseq + 1, sseq + off, FA), frame(s, c, 80, 40000, sseq + off, cseq + 2, FA),
+               frame(c, s, 40000, 80, cseq + 2, sseq + off + 1, A)]
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 66, 1))
+        for i, buf in enumerate(frames):
+            cut = buf[:66]
+            fh.write(struct.pack("<IIII", 1_700_000_000, i * 1000, len(cut), len(buf)) + cut)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_plain_notes_of_cut_packets_are_the_general_notes(tmp_path, lang):
+    cap = tmp_path / "headers-only.pcap"
+    _headers_only_capture(cap)
+    (flow,) = list(Analyzer().run(CaptureReader(str(cap))))
+    ex = Explainer(flow, lang)
+    before = flow.init_states
+    cut_data = 0
+    for p in flow.packets:
+        assert ex.note(p, before) == ex._note(p, before), p.frame
+        if p.cut and p.len and not p.flags & 0x07 and not p.anomalies:
+            cut_data += 1
+            assert ex.note(p, before).endswith("snaplen）；长度取自 IP 首部" if lang == "zh" else
+                                               "the length comes from the IP header")
+        before = (p.orig_state, p.resp_state)
+    assert cut_data == 6
