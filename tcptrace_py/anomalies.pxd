@@ -1,6 +1,7 @@
 # Compiled-core declarations for anomalies.py (see setup.py).
 cimport cython
 from tcptrace_py.records cimport Packet
+from tcptrace_py.flows cimport Flow
 from tcptrace_py.tracker cimport Endpoint, seq_ge, seq_gt
 
 cdef long long M
@@ -13,7 +14,7 @@ cdef double FAST_RETRANS_WINDOW, OOO_DEFAULT
 cpdef analyze_segment(Packet pkt, Endpoint fwd, Endpoint rev, first_rtt)
 
 @cython.locals(f=long, d=long)
-cpdef check_packet(flow, Packet pkt, Endpoint snd, Endpoint rcv, before)
+cpdef check_packet(Flow flow, Packet pkt, Endpoint snd, Endpoint rcv, before)
 
 @cython.locals(n=long)
-cpdef refine(flow, Packet pkt, Endpoint snd, Endpoint rcv)
+cpdef refine(Flow flow, Packet pkt, Endpoint snd, Endpoint rcv)

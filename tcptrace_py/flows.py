@@ -27,7 +27,7 @@ from __future__ import annotations
 import heapq
 
 from .records import ACK, SYN, Anomaly, Packet, State
-from .tracker import CLOSED_STATES, Endpoint
+from . import tracker   # (a module, not names: tracker's compiled form imports this module's Flow)
 
 WELL_KNOWN = 1024
 PARTITIONS = 64
@@ -75,7 +75,7 @@ class Flow:
                 self.orig, self.resp, self.oriented_by = src, dst, "first"
             init = (State.UNKNOWN, State.UNKNOWN)
         self.init_states = init
-        self.ends = (Endpoint(init[0]), Endpoint(init[1]))
+        self.ends = (tracker.Endpoint(init[0]), tracker.Endpoint(init[1]))
         self.packets: list[Packet] = []
         self.keep = keep
         self.first_ts = pkt.ts
@@ -102,13 +102,13 @@ class Flow:
         o, r = self.ends
         if o.rst_frame is not None or r.rst_frame is not None:
             return False
-        return not (o.state in CLOSED_STATES and r.state in CLOSED_STATES)
+        return not (o.state in tracker.CLOSED_STATES and r.state in tracker.CLOSED_STATES)
 
     @property
     def closed(self) -> bool:
         o, r = self.ends
         return (o.rst_frame is not None or r.rst_frame is not None
-                or (o.state in CLOSED_STATES and r.state in CLOSED_STATES))
+                or (o.state in tracker.CLOSED_STATES and r.state in tracker.CLOSED_STATES))
 
 
 class FlowTable:
@@ -144,7 +144,7 @@ class FlowTable:
         return flow, 0 if a == flow.orig else 1
 
     @staticmethod
-    def _new_connection(flow: Flow, end: Endpoint, pkt: Packet) -> bool:
+    def _new_connection(flow: Flow, end: tracker.Endpoint, pkt: Packet) -> bool:
         """A SYN that opens a new connection on this 4-tuple (Wireshark's rule)."""
         return end.base is not None and pkt.seq != end.base
 

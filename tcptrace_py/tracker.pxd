@@ -1,6 +1,7 @@
 # Compiled-core declarations for tracker.py (see setup.py).
 cimport cython
 from tcptrace_py.records cimport Packet
+from tcptrace_py.flows cimport Flow
 
 cdef long long M
 cdef long ACK, FIN, RST, SYN
@@ -33,4 +34,4 @@ cpdef bint seq_gt(long long a, long long b)
 cpdef bint seq_ge(long long a, long long b)
 
 @cython.locals(snd=Endpoint, rcv=Endpoint, f=long, ts=double, n=long, changed=bint)
-cpdef track(flow, Packet pkt, long d, analyze)
+cpdef track(Flow flow, Packet pkt, long d, analyze)

@@ -1,6 +1,7 @@
 # Compiled-core declarations for zeek.py (see setup.py): the same code, with C types.
 cimport cython
 from tcptrace_py.records cimport Packet
+from tcptrace_py.flows cimport Flow
 
 cdef long long M
 cdef long ACK, FIN, RST, SYN
@@ -80,4 +81,4 @@ cdef _process(Conn c, Packet pkt, long d)
 @cython.locals(syn=long, fin=long, rst=long, nb=long)
 cdef _history_flags(Conn c, Endpoint ep, long f, long long rel, long n)
 @cython.locals(c=Conn, f=long)
-cpdef update(flow, Packet pkt, long d)
+cpdef update(Flow flow, Packet pkt, long d)
