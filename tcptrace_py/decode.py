@@ -185,6 +185,9 @@ def link_name(lt: int) -> str:
     return "link type %d%s" % (lt, f" ({LINK_TYPE_NAMES[lt]})" if lt in LINK_TYPE_NAMES else "")
 
 
+OWNER_CACHE = 65536   # shard mode: directions of connections whose worker is remembered
+
+
 class Decoder:
     """Turns frames into Packets; counts everything else in `self.skipped`."""
 
@@ -194,6 +197,7 @@ class Decoder:
         self.frags: dict[tuple, list] = {}
         # shard mode: owned[p] says whether partition p is this worker's
         self.owned = None if shard is None else tuple(p % shard[1] == shard[0] for p in range(PARTITIONS))
+        self._owner: dict[tuple, bool] = {}
 
     def decode(self, frame: int, ts: float, lt: int, buf, off: int, caplen: int, wirelen: int):
         if lt == 1 and caplen >= 54:
@@ -219,8 +223,16 @@ class Decoder:
         return self._general(frame, ts, lt, buf, off, caplen, wirelen)
 
     def _foreign(self, src: bytes, dst: bytes, sport: int, dport: int) -> bool:
-        """Shard mode: the connection is another worker's."""
-        return not self.owned[partition(int.from_bytes(src, "big"), int.from_bytes(dst, "big"), sport ^ dport)]
+        """Shard mode: the connection is another worker's (remembered per address and port pair,
+        up to OWNER_CACHE of them, since every worker asks this for every segment)."""
+        key = (src, dst, sport, dport)
+        own = self._owner.get(key)
+        if own is None:
+            if len(self._owner) >= OWNER_CACHE:
+                self._owner.clear()
+            own = self._owner[key] = self.owned[partition(int.from_bytes(src, "big"), int.from_bytes(dst, "big"),
+                                                          sport ^ dport)]
+        return not own
 
     def _general(self, frame: int, ts: float, lt: int, buf, off: int, caplen: int, wirelen: int):
         end = off + caplen

@@ -128,3 +128,29 @@ def test_plain_notes_of_cut_packets_are_the_general_notes(tmp_path, lang):
                                                "the length comes from the IP header")
         before = (p.orig_state, p.resp_state)
     assert cut_data == 6
+
+
+def test_shard_owner_cache_gives_the_partition_answer(monkeypatch):
+    """A --jobs worker remembers which connections are its own; a full cache starts again, and
+    the answer stays the partition's (checked on every frame of every sample, both workers)."""
+    from tcptrace_py import decode
+    from tcptrace_py.decode import OTHER
+    from tcptrace_py.flows import partition
+    monkeypatch.setattr(decode, "OWNER_CACHE", 3)
+    n = 0
+    for capture in sorted((ROOT / "sample_pcaps").glob("*.pcap*")):
+        frames = list(CaptureReader(str(capture)))
+        for k in (0, 1):
+            sharded, plain = Decoder((k, 2)), Decoder()
+            for fr in frames:
+                p = plain.decode(*fr)
+                got = sharded.decode(*fr)
+                if p is None:
+                    assert got is None
+                    continue
+                mine = partition(int.from_bytes(p.src, "big"), int.from_bytes(p.dst, "big"),
+                                 p.sport ^ p.dport) % 2 == k
+                assert (got is not OTHER) == mine
+                n += 1
+            assert len(sharded._owner) <= 3
+    assert n > 100
