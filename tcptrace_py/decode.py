@@ -185,7 +185,7 @@ def link_name(lt: int) -> str:
     return "link type %d%s" % (lt, f" ({LINK_TYPE_NAMES[lt]})" if lt in LINK_TYPE_NAMES else "")
 
 
-OWNER_CACHE = 65536   # shard mode: directions of connections whose worker is remembered
+OWNER_CACHE = 8192    # shard mode: directions of connections whose worker is remembered
 
 
 class Decoder:
