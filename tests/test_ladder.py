@@ -67,7 +67,8 @@ def test_no_stray_golden_files():
                          ids=["en", "zh-explain", "unfold-explain"])
 def test_ladder_fits_100_columns_when_piped(sample, extra):
     out = run("--ladder", "--all", *extra, sample)
-    too_wide = [line for line in out.splitlines() if cell_len(line) > 100]
+    # (the last line names the capture as it was given: its width is that of the checkout's path)
+    too_wide = [line for line in out.splitlines() if cell_len(line) > 100 and not line.startswith(str(sample))]
     assert not too_wide, too_wide[:3]
 
 
