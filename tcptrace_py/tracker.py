@@ -269,9 +269,10 @@ _EVENT_WORDS = {"SYN": "a SYN", "SYNACK": "a SYN-ACK", "SYNACK_AGAIN": "a SYN-AC
 def _syn_options(end: Endpoint, pkt: Packet) -> None:
     from .decode import parse_options  # options are decoded only on SYNs
     for name, val in parse_options(pkt.options):
-        if name == "wscale":
+        # (a window scale or MSS option of the wrong length comes back as its bytes, in hex: ignored)
+        if name == "wscale" and isinstance(val, int):
             end.wscale = min(val, 14)
-        elif name == "mss":
+        elif name == "mss" and isinstance(val, int):
             end.mss = val
         elif name == "sackOK":
             end.sack_ok = True

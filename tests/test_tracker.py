@@ -1001,3 +1001,15 @@ def test_any_segment_sequence_never_raises(isn_c, isn_s, segs):
     a = t.analysis()
     for state, flags in check_invariants(a, len(segs))[0]:
         event(f"{state.value} sends [{flags}]")
+
+
+def test_window_scale_and_mss_options_of_the_wrong_length_are_ignored():
+    """A SYN whose window-scale option is 4 bytes long (and MSS 3) is not a negotiation: the
+    options are shown as bytes and the endpoint keeps no shift or MSS (found by the fuzz test)."""
+    from tcptrace_py.records import Packet
+    from tcptrace_py.tracker import Endpoint, _syn_options
+    end = Endpoint(State.CLOSED)
+    pkt = Packet(1, 0.0, b"\x01\x02\x03\x04", b"\x01\x02\x03\x05", 1000, 80, 7, 0, SYN, 512, 0, 28,
+                 b"\x03\x04\x07\x00\x02\x03\x05\x00", 1, 64, False, False)
+    _syn_options(end, pkt)
+    assert end.wscale is None and end.mss is None
