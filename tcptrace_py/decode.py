@@ -469,7 +469,8 @@ OPT_NAMES = {0: "eol", 1: "nop", 2: "mss", 3: "wscale", 4: "sackOK", 5: "sack", 
 
 
 def parse_options(raw: bytes) -> list[tuple]:
-    """Decode TCP options: [(name, value), ...]. Malformed tails become ('malformed', bytes)."""
+    """Decode TCP options: [(name, value), ...]. Malformed tails, and options of a fixed layout
+    with the wrong length, become ('malformed', bytes)."""
     out = []
     i, n = 0, len(raw)
     while i < n:
@@ -505,6 +506,8 @@ def parse_options(raw: bytes) -> list[tuple]:
             out.append(("tfo", val[2:].hex()))    # experimental TFO (RFC 7413 ExID 0xF989)
         elif kind == 30:
             out.append(("mptcp", val.hex()))
+        elif kind in (2, 3, 4, 5, 8):
+            out.append(("malformed", raw[i:i + ln]))   # MSS, window scale, SACK or TS of a wrong length
         else:
             out.append((OPT_NAMES.get(kind, "opt-%d" % kind), val.hex()))
         i += ln

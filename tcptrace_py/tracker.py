@@ -269,10 +269,9 @@ _EVENT_WORDS = {"SYN": "a SYN", "SYNACK": "a SYN-ACK", "SYNACK_AGAIN": "a SYN-AC
 def _syn_options(end: Endpoint, pkt: Packet) -> None:
     from .decode import parse_options  # options are decoded only on SYNs
     for name, val in parse_options(pkt.options):
-        # (a window scale or MSS option of the wrong length comes back as its bytes, in hex: ignored)
-        if name == "wscale" and isinstance(val, int):
+        if name == "wscale":
             end.wscale = min(val, 14)
-        elif name == "mss" and isinstance(val, int):
+        elif name == "mss":
             end.mss = val
         elif name == "sackOK":
             end.sack_ok = True

@@ -154,3 +154,15 @@ def test_shard_owner_cache_gives_the_partition_answer(monkeypatch):
                 n += 1
             assert len(sharded._owner) <= 3
     assert n > 100
+
+
+def test_options_of_the_wrong_length_are_malformed_not_typed():
+    """MSS, window scale, SACK and timestamps of a wrong length are reported as malformed (their
+    consumers expect the typed value), and parsing goes on after them."""
+    from tcptrace_py.decode import format_options, option_value, parse_options
+    raw = b"\x02\x03\x05" + b"\x03\x04\x07\x00" + b"\x05\x04ab" + b"\x08\x06abcd" + b"\x04\x02"
+    assert parse_options(raw) == [("malformed", b"\x02\x03\x05"), ("malformed", b"\x03\x04\x07\x00"),
+                                  ("malformed", b"\x05\x04ab"), ("malformed", b"\x08\x06abcd"),
+                                  ("sackOK", None)]
+    assert option_value(raw, "sack") is None and option_value(raw, "sackOK") is True
+    assert format_options(raw, sack_base=1000) == "malformed,malformed,malformed,malformed,sackOK"

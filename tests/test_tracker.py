@@ -1005,7 +1005,7 @@ def test_any_segment_sequence_never_raises(isn_c, isn_s, segs):
 
 def test_window_scale_and_mss_options_of_the_wrong_length_are_ignored():
     """A SYN whose window-scale option is 4 bytes long (and MSS 3) is not a negotiation: the
-    options are shown as bytes and the endpoint keeps no shift or MSS (found by the fuzz test)."""
+    options are malformed and the endpoint keeps no shift or MSS (found by the fuzz test)."""
     from tcptrace_py.records import Packet
     from tcptrace_py.tracker import Endpoint, _syn_options
     end = Endpoint(State.CLOSED)
