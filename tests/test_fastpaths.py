@@ -166,3 +166,57 @@ def test_options_of_the_wrong_length_are_malformed_not_typed():
                                   ("sackOK", None)]
     assert option_value(raw, "sack") is None and option_value(raw, "sackOK") is True
     assert format_options(raw, sack_base=1000) == "malformed,malformed,malformed,malformed,sackOK"
+
+
+def _lines_from_rows(flow, first, last, lang, notes, explain, asc) -> list[str]:
+    """The timeline's packet lines formatted from `timeline.rows` (what the rich renderer
+    draws): the reference for the text writer's direct path."""
+    from tcptrace_py.render.text import ARROW
+    from tcptrace_py.render.timeline import rows
+    from tcptrace_py.teach import lesson_lines
+
+    out = []
+    prev = -1
+    for i, r in rows(flow, first, last, lang=lang, explain=explain):
+        if i != prev + 1:
+            k = i - prev - 1
+            out.append(f"         … 省略了 {k} 个包（--max-packets 0 显示全部）…\n" if lang == "zh" else
+                       f"         … {k} packets not shown (--max-packets 0 shows all) …\n")
+        prev = i
+        line = (f"  #{r.frame:<6} {r.t:>11.6f}  {ARROW[r.dir]}  [{r.flags}]  seq {r.seq}"
+                + (f"  ack {r.ack}" if r.ack else "") + f"  win {r.win}  len {r.length}")
+        out.append(f"{line:<76} {r.client}/{r.server}\n")
+        if r.options:
+            out.append(f"           options [{r.options}]\n")
+        if notes and r.note:
+            out.append(f"           {r.note}\n")
+        for kind, msg in r.anomalies:
+            if not (kind in ("rst", "connection_refused") or (notes and msg in r.note)):
+                out.append(f"           ! {kind}: {msg}\n")
+        for t in lesson_lines(r.teach, lang, asc) if r.teach else ():
+            out.append(f"             {t}\n")
+    return out
+
+
+# (first, last, lang, notes, explain, ascii): every packet; a folded window; Chinese with lessons;
+# no notes; ASCII lessons with a window that leaves out a single packet
+TEXT_VIEWS = [(None, None, "en", True, False, False), (2, 1, "en", True, False, False),
+              (None, None, "zh", True, True, False), (None, None, "en", False, False, False),
+              (3, 0, "en", True, True, True)]
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: str(p.relative_to(p.parents[1])))
+def test_text_packet_lines_are_the_formatted_rows(capture):
+    from tcptrace_py.render.text import packet_lines
+
+    try:
+        flows = list(Analyzer().run(CaptureReader(str(capture))))
+    except Exception as exc:
+        pytest.skip(f"not readable: {exc}")
+    for flow in flows:
+        for first, last, lang, notes, explain, asc in TEXT_VIEWS:
+            if first is not None and len(flow.packets) <= first + last:
+                continue              # View.window folds only a timeline longer than the window
+            got: list[str] = []
+            packet_lines(got, flow, first, last, lang, notes, explain, asc)
+            assert got == _lines_from_rows(flow, first, last, lang, notes, explain, asc), (flow.id, lang)

@@ -6,8 +6,11 @@ connection's verdict; with ``--ascii`` typographic characters become ASCII.
 """
 from __future__ import annotations
 
+from ..decode import format_options
+from ..explain import Explainer
+from ..records import SYN, flag_letters
 from ..teach import lesson_lines as _lesson_text
-from .timeline import asciify, header_lines, lesson_lines, rows, verdict_lines
+from .timeline import asciify, header_lines, lesson_lines, notable_options, verdict_lines
 from .view import View
 
 ARROW = ("C->S", "S->C")
@@ -35,32 +38,10 @@ class TextRenderer(View):
         out: list[str] = []
         w = out.append
         zh = self.lang == "zh"
-        w("\n".join(header_lines(flow, self.lang)) + "\n\n")
-        n = len(flow.packets)
-        first, last = self.window(n)
-        prev = -1
         notes = self.notes
-        for i, r in rows(flow, first, last, lang=self.lang, explain=self.explain and notes):
-            if i != prev + 1:
-                k = i - prev - 1
-                w(f"         … 省略了 {k} 个包（--max-packets 0 显示全部）…\n" if zh else
-                  f"         … {k} packets not shown (--max-packets 0 shows all) …\n")
-            prev = i
-            line = (f"  #{r.frame:<6} {r.t:>11.6f}  {ARROW[r.dir]}  [{r.flags}]  seq {r.seq}"
-                    + (f"  ack {r.ack}" if r.ack else "")
-                    + f"  win {r.win}  len {r.length}")
-            w(f"{line:<76} {r.client}/{r.server}\n")
-            if r.options:
-                w(f"           options [{r.options}]\n")
-            if notes and r.note:
-                w(f"           {r.note}\n")
-            for kind, msg in r.anomalies:
-                if kind in ("rst", "connection_refused") or (notes and msg in r.note):
-                    continue
-                w(f"           ! {kind}: {msg}\n")
-            if r.teach:
-                for t in _lesson_text(r.teach, self.lang, self.ascii):
-                    w(f"             {t}\n")
+        w("\n".join(header_lines(flow, self.lang)) + "\n\n")
+        first, last = self.window(len(flow.packets))
+        packet_lines(out, flow, first, last, self.lang, self.notes, self.explain and self.notes, self.ascii)
         w("\n" + "\n".join(verdict_lines(flow, self.lang)) + "\n")
         if self.explain and notes:
             lessons = lesson_lines(flow, self.lang)
@@ -77,6 +58,60 @@ class TextRenderer(View):
         w(capture_line(stats, self.lang) + "\n")
         for line in skipped_lines(stats, self.lang):
             w(line + "\n")
+
+
+def packet_lines(out: list, flow, first, last, lang: str, notes: bool, explain: bool, asc: bool) -> None:
+    """Append the timeline's lines for the flow's packets to `out`: every packet, or with
+    first/last (`View.window`) the first and the last ones and a line for those left out.
+
+    The same text as formatting `timeline.rows` (the rich renderer's rows; a test checks it
+    on every sample and corpus capture), written out directly because this runs once per packet."""
+    w = out.append
+    zh = lang == "zh"
+    ex = Explainer(flow, lang)
+    before = flow.init_states
+    t0 = flow.first_ts
+    n = len(flow.packets)
+    prev = -1
+    i = -1
+    for p in flow.packets:
+        i += 1
+        if first is not None and i >= first and (last is None or i < n - last):
+            before = (p.orig_state, p.resp_state)
+            continue
+        if i != prev + 1:
+            k = i - prev - 1
+            w(f"         … 省略了 {k} 个包（--max-packets 0 显示全部）…\n" if zh else
+              f"         … {k} packets not shown (--max-packets 0 shows all) …\n")
+        prev = i
+        an = p.anomalies
+        msgs = [(kind, ex.anomaly_message(p, kind, v)) for kind, v in an.items()] if an else None
+        note = ex.note(p, before)
+        rack = p.rack
+        line = (f"  #{p.frame:<6} {p.ts - t0:>11.6f}  {ARROW[p.dir]}  [{flag_letters(p.flags)}]  seq "
+                + (f"{p.rseq}:{(p.rseq + p.len) & 0xFFFFFFFF}" if p.len else str(p.rseq))
+                + ("" if rack is None else f"  ack {rack}")
+                + f"  win {p.win}  len {p.len}")
+        w(f"{line:<76} {p.orig_state._value_}/{p.resp_state._value_}\n")
+        opts = p.options
+        if opts and (p.flags & SYN or not (len(opts) == 12 and opts.startswith(b"\x01\x01\x08\x0a"))
+                     and notable_options(opts)):
+            text = format_options(opts, flow.ends[1 - p.dir].base)
+            if text:
+                w(f"           options [{text}]\n")
+        if notes and note:
+            w(f"           {note}\n")
+        if msgs is not None:
+            for kind, msg in msgs:
+                if kind in ("rst", "connection_refused") or (notes and msg in note):
+                    continue
+                w(f"           ! {kind}: {msg}\n")
+        if explain:
+            lessons = ex.teach(p, before)
+            if lessons:
+                for t in _lesson_text(lessons, lang, asc):
+                    w(f"             {t}\n")
+        before = (p.orig_state, p.resp_state)
 
 
 def shown_line(shown: int, hidden: int, lang: str = "en") -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 
+from ..decode import format_options, parse_options
 from ..explain import Explainer, describe_end, describe_open, endpoint_str, fmt_dt
 from ..records import SYN, flag_letters
 from ..teach import flow_lessons
@@ -61,23 +62,21 @@ def rows(flow, first: int | None = None, last: int | None = None, lang: str = "e
                 length=p.len, client=p.orig_state._value_, server=p.resp_state._value_,
                 changed=(p.orig_state is not before[0], p.resp_state is not before[1]),
                 note=ex.note(p, before), anomalies=an,
-                options=_opts(p, flow) if p.flags & SYN or _notable_options(p.options) else "",
+                options=_opts(p, flow) if p.flags & SYN or notable_options(p.options) else "",
                 teach=ex.teach(p, before) if explain else [],
             )
         before = (p.orig_state, p.resp_state)
 
 
-def _notable_options(raw: bytes) -> bool:
+def notable_options(raw: bytes) -> bool:
     """Options worth a line on a non-SYN packet: anything but padding and timestamps
     (SACK blocks on duplicate ACKs, MPTCP, TCP-AO, unknown kinds, malformed ones)."""
     if not raw or (len(raw) == 12 and raw.startswith(b"\x01\x01\x08\x0a")):   # none, or NOP NOP TS
         return False
-    from ..decode import parse_options
     return any(k not in ("nop", "eol", "TS") for k, _ in parse_options(raw))
 
 
 def _opts(p, flow) -> str:
-    from ..decode import format_options
     return format_options(p.options, flow.ends[1 - p.dir].base) if p.options else ""
 
 

@@ -1,0 +1,10 @@
+# Compiled-core declarations for text.py (see setup.py): the timeline's per-packet lines, with C types.
+cimport cython
+from tcptrace_py.records cimport Packet
+from tcptrace_py.explain cimport Explainer
+
+cdef long SYN
+
+@cython.locals(ex=Explainer, p=Packet, i=Py_ssize_t, n=Py_ssize_t, prev=Py_ssize_t, k=Py_ssize_t,
+               zh=bint, t0=double, line=str, note=str, opts=object, an=object, msgs=object)
+cpdef packet_lines(list out, flow, first, last, str lang, bint notes, bint explain, bint asc)
