@@ -71,35 +71,8 @@ class Packet:
 
     def __init__(self, frame, ts, src, dst, sport, dport, seq, ack_raw, flags,
                  win_raw, length, hdr_len, options, ip_id, ttl, cut, ipv6, csum=0):
-        self.frame = frame
-        self.ts = ts
-        self.src = src
-        self.dst = dst
-        self.sport = sport
-        self.dport = dport
-        self.seq = seq
-        self.ack_raw = ack_raw
-        self.flags = flags
-        self.win_raw = win_raw
-        self.len = length
-        self.hdr_len = hdr_len
-        self.options = options
-        self.ip_id = ip_id
-        self.ttl = ttl
-        self.cut = cut
-        self.ipv6 = ipv6
-        self.csum = csum        # TCP checksum: tells copies of the same bytes from resends
-        self.flow = None
-        self.dir = 0
-        self.rseq = 0
-        self.rack = None
-        self.win = win_raw
-        self.orig_state = None
-        self.resp_state = None
-        self.ack_rtt = None     # this ACK acknowledges a segment timed `ack_rtt` seconds ago
-        self.in_flight = None   # bytes sent and not yet acknowledged, after this data segment
-        self.anomalies = None
-        self.info = None
+        _fill(self, frame, ts, src, dst, sport, dport, seq, ack_raw, flags, win_raw, length, hdr_len,
+              options, ip_id, ttl, cut, ipv6, csum)
 
     @property
     def flag_str(self) -> str:
@@ -118,6 +91,49 @@ class Packet:
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return (f"<Packet #{self.frame} {self.sport}>{self.dport} [{self.flag_str}] "
                 f"seq={self.rseq} ack={self.rack} len={self.len}>")
+
+
+def new_packet(frame, ts, src, dst, sport, dport, seq, ack_raw, flags, win_raw, length, hdr_len,
+               options, ip_id, ttl, cut, ipv6, csum):
+    """`Packet(...)`, made the fast way (the decoder's, once per segment: compiled, no argument
+    parsing)."""
+    p = Packet.__new__(Packet)
+    _fill(p, frame, ts, src, dst, sport, dport, seq, ack_raw, flags, win_raw, length, hdr_len,
+          options, ip_id, ttl, cut, ipv6, csum)
+    return p
+
+
+def _fill(p, frame, ts, src, dst, sport, dport, seq, ack_raw, flags, win_raw, length, hdr_len,
+          options, ip_id, ttl, cut, ipv6, csum):
+    p.frame = frame
+    p.ts = ts
+    p.src = src
+    p.dst = dst
+    p.sport = sport
+    p.dport = dport
+    p.seq = seq
+    p.ack_raw = ack_raw
+    p.flags = flags
+    p.win_raw = win_raw
+    p.len = length
+    p.hdr_len = hdr_len
+    p.options = options
+    p.ip_id = ip_id
+    p.ttl = ttl
+    p.cut = cut
+    p.ipv6 = ipv6
+    p.csum = csum    # TCP checksum: tells copies of the same bytes from resends
+    p.flow = None
+    p.dir = 0
+    p.rseq = 0
+    p.rack = None
+    p.win = win_raw
+    p.orig_state = None
+    p.resp_state = None
+    p.ack_rtt = None     # this ACK acknowledges a segment timed `ack_rtt` seconds ago
+    p.in_flight = None   # bytes sent and not yet acknowledged, after this data segment
+    p.anomalies = None
+    p.info = None
 
 
 @dataclass(slots=True)

@@ -1,0 +1,18 @@
+# Compiled-core declarations for decode.py (see setup.py): the decoder's fast path reads the
+# frame's bytes as C integers.
+cimport cython
+from tcptrace_py.records cimport Packet, new_packet
+
+cdef class Decoder:
+    cdef public object skipped
+    cdef public long long tcp
+    cdef public dict frags
+    cdef public object owned
+    cdef public dict _owner
+
+    @cython.locals(o=Py_ssize_t, t=Py_ssize_t, tot=Py_ssize_t, avail=Py_ssize_t, doff=Py_ssize_t,
+                   end=Py_ssize_t, length=Py_ssize_t, sport=long, dport=long,
+                   seq=cython.longlong, ack=cython.longlong)
+    cpdef decode(self, long long frame, double ts, long lt, bytes buf, Py_ssize_t off, Py_ssize_t caplen,
+                 Py_ssize_t wirelen)
+    cpdef bint _foreign(self, bytes src, bytes dst, long sport, long dport)
