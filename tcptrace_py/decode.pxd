@@ -2,17 +2,18 @@
 # frame's bytes as C integers.
 cimport cython
 from tcptrace_py.records cimport Packet, new_packet
+from tcptrace_py.flows cimport mix
 
 cdef class Decoder:
     cdef public object skipped
     cdef public long long tcp
     cdef public dict frags
     cdef public object owned
-    cdef public dict _owner
 
     @cython.locals(o=Py_ssize_t, t=Py_ssize_t, tot=Py_ssize_t, avail=Py_ssize_t, doff=Py_ssize_t,
                    end=Py_ssize_t, length=Py_ssize_t, sport=long, dport=long,
-                   seq=cython.longlong, ack=cython.longlong)
+                   seq=cython.longlong, ack=cython.longlong,
+                   a=cython.ulonglong, b=cython.ulonglong)
     cpdef decode(self, long long frame, double ts, long lt, bytes buf, Py_ssize_t off, Py_ssize_t caplen,
                  Py_ssize_t wirelen)
     cpdef bint _foreign(self, bytes src, bytes dst, long sport, long dport)

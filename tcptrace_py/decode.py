@@ -26,8 +26,8 @@ from __future__ import annotations
 import struct
 from socket import AF_INET, AF_INET6, inet_ntop
 
-from .flows import PARTITIONS, partition
-from .records import Packet, SkipReport, new_packet
+from .flows import PARTITIONS, mix, partition
+from .records import SkipReport, new_packet
 
 OTHER = object()   # a TCP segment of another worker's connection (shard mode)
 
@@ -182,9 +182,6 @@ def link_name(lt: int) -> str:
     return "link type %d%s" % (lt, f" ({LINK_TYPE_NAMES[lt]})" if lt in LINK_TYPE_NAMES else "")
 
 
-OWNER_CACHE = 8192    # shard mode: directions of connections whose worker is remembered
-
-
 class Decoder:
     """Turns frames into Packets; counts everything else in `self.skipped`."""
 
@@ -194,7 +191,6 @@ class Decoder:
         self.frags: dict[tuple, list] = {}
         # shard mode: owned[p] says whether partition p is this worker's
         self.owned = None if shard is None else tuple(p % shard[1] == shard[0] for p in range(PARTITIONS))
-        self._owner: dict[tuple, bool] = {}
 
     def decode(self, frame: int, ts: float, lt: int, buf: bytes, off: int, caplen: int, wirelen: int):
         if lt == 1 and caplen >= 54:
@@ -211,12 +207,17 @@ class Decoder:
                 t = o + 20
                 doff = (buf[t + 12] >> 4) << 2
                 if 20 <= doff <= tot - 20:
-                    src = buf[o + 12:o + 16]
-                    dst = buf[o + 16:o + 20]
                     sport = buf[t] << 8 | buf[t + 1]
                     dport = buf[t + 2] << 8 | buf[t + 3]
-                    if self.owned is not None and self._foreign(src, dst, sport, dport):
-                        return OTHER
+                    if self.owned is not None:
+                        a = buf[o + 12]
+                        b = buf[o + 16]
+                        if not self.owned[mix((a << 24 | buf[o + 13] << 16 | buf[o + 14] << 8 | buf[o + 15])
+                                              ^ (b << 24 | buf[o + 17] << 16 | buf[o + 18] << 8 | buf[o + 19]),
+                                              sport ^ dport)]:
+                            return OTHER
+                    src = buf[o + 12:o + 16]
+                    dst = buf[o + 16:o + 20]
                     end = off + caplen
                     length = tot - 20 - doff
                     self.tcp += 1
@@ -232,16 +233,8 @@ class Decoder:
         return self._general(frame, ts, lt, buf, off, caplen, wirelen)
 
     def _foreign(self, src: bytes, dst: bytes, sport: int, dport: int) -> bool:
-        """Shard mode: the connection is another worker's (remembered per address and port pair,
-        up to OWNER_CACHE of them, since every worker asks this for every segment)."""
-        key = (src, dst, sport, dport)
-        own = self._owner.get(key)
-        if own is None:
-            if len(self._owner) >= OWNER_CACHE:
-                self._owner.clear()
-            own = self._owner[key] = self.owned[partition(int.from_bytes(src, "big"), int.from_bytes(dst, "big"),
-                                                          sport ^ dport)]
-        return not own
+        """Shard mode: the connection is another worker's."""
+        return not self.owned[partition(int.from_bytes(src, "big"), int.from_bytes(dst, "big"), sport ^ dport)]
 
     def _general(self, frame: int, ts: float, lt: int, buf, off: int, caplen: int, wirelen: int):
         end = off + caplen

@@ -21,6 +21,11 @@ cdef class Explainer:
     cdef public set _taught
     cdef public bint _lessons_ready
 
+    @cython.locals(p=Packet, fin=list)
+    cpdef _scan(self)
+    @cython.locals(p=Packet, first=Packet, ack_a=Packet, fin_b_pkt=Packet, last=Packet, a=long,
+                   fin_a=cython.longlong, fin_b=cython.longlong)
+    cpdef tuple _close_roles(self)
     cpdef str note(self, Packet pkt, tuple before)
     @cython.locals(d=long, fin=object)
     cpdef object _plain_note(self, Packet pkt, tuple before)

@@ -109,31 +109,9 @@ class Explainer:
     def _plan_close(self) -> None:
         """Number the close segments: 1/4..4/4, 1/3..3/3 with a combined FIN+ACK, or
         1/4..4/4 in time order when the two FINs cross (simultaneous close)."""
-        pk = self.flow.packets
-        first = None
-        for p in pk:
-            if p.flags & FIN and not p.flags & RST:
-                first = p
-                break
+        first, ack_a, fin_b_pkt, last = self._close_roles()
         if first is None:
             return
-        a = first.dir
-        fin_a = (first.seq + first.len + (1 if first.flags & SYN else 0)) & 0xFFFFFFFF
-        ack_a = fin_b_pkt = last = None
-        for p in pk:
-            if p.frame <= first.frame:
-                continue
-            if p.dir != a and p.flags & ACK and ack_a is None and _after(p.ack_raw, fin_a + 1):
-                ack_a = p
-            if p.dir != a and p.flags & FIN and not p.flags & RST and fin_b_pkt is None:
-                fin_b_pkt = p
-            if fin_b_pkt is not None and last is None and p.dir == a and p.flags & ACK \
-                    and p.frame > fin_b_pkt.frame:
-                fin_b = (fin_b_pkt.seq + fin_b_pkt.len) & 0xFFFFFFFF
-                if _after(p.ack_raw, fin_b + 1):
-                    last = p
-            if ack_a is not None and fin_b_pkt is not None and last is not None:
-                break
         steps = self.close_steps
         roles = {"fin_a": first, "ack_a": ack_a, "fin_b": fin_b_pkt, "ack_b": last}
         self.close_frames = {k: v.frame for k, v in roles.items() if v is not None}
@@ -158,6 +136,35 @@ class Explainer:
                 steps[fin_b_pkt.frame] = "close 3/4"
             if last is not None:
                 steps[last.frame] = "close 4/4"
+
+    def _close_roles(self) -> tuple:
+        """(first FIN, the ACK of it, the other side's FIN, the ACK of that), None where missing."""
+        pk = self.flow.packets
+        first = None
+        for p in pk:
+            if p.flags & FIN and not p.flags & RST:
+                first = p
+                break
+        if first is None:
+            return None, None, None, None
+        a = first.dir
+        fin_a = (first.seq + first.len + (1 if first.flags & SYN else 0)) & 0xFFFFFFFF
+        ack_a = fin_b_pkt = last = None
+        for p in pk:
+            if p.frame <= first.frame:
+                continue
+            if p.dir != a and p.flags & ACK and ack_a is None and _after(p.ack_raw, fin_a + 1):
+                ack_a = p
+            if p.dir != a and p.flags & FIN and not p.flags & RST and fin_b_pkt is None:
+                fin_b_pkt = p
+            if fin_b_pkt is not None and last is None and p.dir == a and p.flags & ACK \
+                    and p.frame > fin_b_pkt.frame:
+                fin_b = (fin_b_pkt.seq + fin_b_pkt.len) & 0xFFFFFFFF
+                if _after(p.ack_raw, fin_b + 1):
+                    last = p
+            if ack_a is not None and fin_b_pkt is not None and last is not None:
+                break
+        return first, ack_a, fin_b_pkt, last
 
     def step_label(self, frame: int) -> str | None:
         s = self.close_steps.get(frame)

@@ -14,3 +14,5 @@ cdef class Flow:
     cdef public object reused_from, ended
     cdef public dict counts
     cdef public object syn_ack_rtt, ack_rtt, first_fin_dir, rst_dir, ts_mru_syn, first_rtt, unsent_acks
+
+cpdef long mix(unsigned long long x, unsigned long long ports)

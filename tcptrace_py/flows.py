@@ -42,6 +42,12 @@ def partition(a: int, b: int, ports: int) -> int:
     if x > 0xFFFFFFFF:                  # IPv6: fold 128 bits to 32
         x ^= x >> 64
         x = (x ^ (x >> 32)) & 0xFFFFFFFF
+    return mix(x, ports)
+
+
+def mix(x: int, ports: int) -> int:
+    """The partition of `x`, the two addresses XORed and folded to 32 bits, and `ports` (the
+    decoder calls it directly on the 32-bit IPv4 addresses it reads)."""
     h = ((x * 0x9E3779B1) ^ (ports * 0x85EBCA6B)) & 0xFFFFFFFF
     return (h ^ (h >> 15) ^ (h >> 27)) % PARTITIONS
 
