@@ -223,3 +223,23 @@ def test_text_packet_lines_are_the_formatted_rows(capture):
             got: list[str] = []
             packet_lines(got, flow, first, last, lang, notes, explain, asc)
             assert got == _lines_from_rows(flow, first, last, lang, notes, explain, asc), (flow.id, lang)
+
+
+def test_seconds6_is_the_float_formatter():
+    """The timeline's time column: the same text as f"{t:.6f}", on microsecond and nanosecond
+    captures' offsets, exact ties, values just beside a tie, negative and huge ones."""
+    import random
+
+    from tcptrace_py.render.text import seconds6
+
+    rnd = random.Random(7)
+    values = [0.0, 1e-7, 4e-7, 5e-7, 1.5e-6, 2.5e-6, 0.0000005, 0.1234565, 0.9999995, 1.0000005,
+              -0.5, -1e-6, 1e6 + 0.0000005, 12345678.9, 1e12, 1e20, float("inf")]
+    for _ in range(100_000):
+        sec, frac = rnd.randrange(0, 200_000), rnd.randrange(0, 1_000_000_000)
+        t0 = 1.7e9 + rnd.randrange(0, 1000) * 1e-6
+        values.append((1.7e9 + sec + frac * 1e-9) - t0)            # a nanosecond capture's offset
+        values.append((1.7e9 + sec + (frac // 1000) * 1e-6) - t0)  # a microsecond capture's
+        values.append(rnd.randrange(0, 10**9) * 1e-6 + 5e-7)        # near a tie
+    for t in values:
+        assert seconds6(t) == f"{t:.6f}", repr(t)
