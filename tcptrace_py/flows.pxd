@@ -1,4 +1,7 @@
-# Compiled-core declarations for flows.py (see setup.py): the connection record, with C types.
+# Compiled-core declarations for flows.py (see setup.py): the connection record and the table, with C types.
+cimport cython
+from tcptrace_py.records cimport Packet
+
 cdef class Flow:
     cdef public object id, key, orig, resp
     cdef public tuple ends
@@ -16,3 +19,17 @@ cdef class Flow:
     cdef public object syn_ack_rtt, ack_rtt, first_fin_dir, rst_dir, ts_mru_syn, first_rtt, unsent_acks
 
 cpdef long mix(unsigned long long x, unsigned long long ports)
+
+cdef class FlowTable:
+    cdef public dict table
+    cdef public long long next_id
+    cdef public bint keep
+    cdef public double grace
+    cdef public object idle
+    cdef public list recent
+    cdef public set open_ids
+    cdef public list _id_heap
+    cdef public bint shard
+
+    @cython.locals(a=tuple, b=tuple, key=tuple, flow=Flow)
+    cpdef tuple lookup(self, Packet pkt)
