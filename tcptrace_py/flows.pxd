@@ -18,6 +18,8 @@ cdef class Flow:
     cdef public dict counts
     cdef public object syn_ack_rtt, ack_rtt, first_fin_dir, rst_dir, ts_mru_syn, first_rtt, unsent_acks
 
+cdef long _NPART
+@cython.locals(h=cython.ulonglong, k1=cython.ulonglong, k2=cython.ulonglong, m=cython.ulonglong)
 cpdef long mix(unsigned long long x, unsigned long long ports)
 
 cdef class FlowTable:

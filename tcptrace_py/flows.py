@@ -31,6 +31,7 @@ from . import tracker   # (a module, not names: tracker's compiled form imports 
 
 WELL_KNOWN = 1024
 PARTITIONS = 64
+_NPART = PARTITIONS                      # (a C integer in the compiled core)
 RECENT_MAX = 32768                       # closed 4-tuples remembered, in all partitions
 RECENT_PER_PARTITION = RECENT_MAX // PARTITIONS
 
@@ -48,8 +49,9 @@ def partition(a: int, b: int, ports: int) -> int:
 def mix(x: int, ports: int) -> int:
     """The partition of `x`, the two addresses XORed and folded to 32 bits, and `ports` (the
     decoder calls it directly on the 32-bit IPv4 addresses it reads)."""
-    h = ((x * 0x9E3779B1) ^ (ports * 0x85EBCA6B)) & 0xFFFFFFFF
-    return (h ^ (h >> 15) ^ (h >> 27)) % PARTITIONS
+    k1, k2, m = 0x9E3779B1, 0x85EBCA6B, 0xFFFFFFFF     # (64-bit C integers, compiled)
+    h = ((x * k1) ^ (ports * k2)) & m
+    return (h ^ (h >> 15) ^ (h >> 27)) % _NPART
 
 
 def key_partition(key) -> int:
