@@ -8,7 +8,7 @@ import os
 
 from setuptools import setup
 
-# pipeline.py stays interpreted: it costs nothing measurable there, and compiled, its generator
+# pipeline.py stays interpreted: compiled, it saves under 3 % of the instructions of a run, and its generator
 # lost the open connections when Ctrl-C arrived (nothing was reported after an interruption).
 CORE = [
     "tcptrace_py/records.py", "tcptrace_py/capture.py", "tcptrace_py/decode.py",
