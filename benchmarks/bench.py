@@ -96,6 +96,24 @@ def snapshot_code(ref: str | None) -> dict:
     return info
 
 
+def build_python(tmp: Path) -> str:
+    """A Python with Cython for compiling the snapshot: this one if it has it, else a throwaway
+    environment of the same interpreter with the project's build requirements (what the build
+    isolation of `pip install .` fetches), so a fresh checkout measures the compiled core too."""
+    if subprocess.run([sys.executable, "-c", "import Cython"], capture_output=True).returncode == 0:
+        return sys.executable
+    env = tmp / ".build-env"
+    print("  (this Python has no Cython: fetching the build requirements into a throwaway environment)",
+          file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True, capture_output=True)
+    py = str(env / "bin" / "python")
+    r = subprocess.run([py, "-m", "pip", "install", "-q", "setuptools>=77", "Cython>=3.0"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stderr[-2000:], file=sys.stderr)
+    return py
+
+
 def build_core(tmp: Path, info: dict) -> None:
     """Compile the snapshot's core in place, as `pip install .` does (setup.py at that code)."""
     files = ("setup.py", "pyproject.toml", "README.md")
@@ -109,7 +127,7 @@ def build_core(tmp: Path, info: dict) -> None:
             shutil.copy(ROOT / name, tmp / name)
     if (tmp / "setup.py").exists():
         print("building the compiled core of the snapshot ...", file=sys.stderr, flush=True)
-        r = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace", "-j", "2"], cwd=tmp,
+        r = subprocess.run([build_python(tmp), "setup.py", "-q", "build_ext", "--inplace", "-j", "2"], cwd=tmp,
                            capture_output=True, text=True)
         if r.returncode != 0:
             print(r.stderr[-2000:], file=sys.stderr)
@@ -134,6 +152,9 @@ def ours_prefix(args) -> tuple[list[str], dict, dict]:
     if args.pure:
         env["TCPFLOW_EXPLAIN_PURE"] = "1"
         info["core"] = "pure Python"
+    elif info.get("core") != "compiled":
+        print("warning: the snapshot's core could not be compiled: measuring the interpreted modules "
+              "(the report says so)", file=sys.stderr)
     return [sys.executable, "-m", "tcptrace_py"], env, info
 
 
