@@ -208,8 +208,11 @@ def test_interrupted_reports_what_was_read():
     import os
     import signal
     import time
+    # (SIGINT restored for the child: a test run started in the background inherits it ignored,
+    # and Python then never turns it into KeyboardInterrupt)
     p = subprocess.Popen([sys.executable, "-m", "tcptrace_py", "--format", "jsonl", "-"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     data = RESET.read_bytes()
     p.stdin.write(data)          # the whole capture, but the pipe stays open
     p.stdin.flush()
