@@ -6,11 +6,10 @@ connection's verdict; with ``--ascii`` typographic characters become ASCII.
 """
 from __future__ import annotations
 
-from ..decode import format_options
 from ..explain import Explainer
 from ..records import SYN, flag_letters
 from ..teach import lesson_lines as _lesson_text
-from .timeline import asciify, header_lines, lesson_lines, notable_options, verdict_lines
+from .timeline import asciify, header_lines, lesson_lines, notable_options, options_text, verdict_lines
 from .view import View
 
 ARROW = ("C->S", "S->C")
@@ -41,7 +40,7 @@ class TextRenderer(View):
         notes = self.notes
         w("\n".join(header_lines(flow, self.lang)) + "\n\n")
         first, last = self.window(len(flow.packets))
-        packet_lines(out, flow, first, last, self.lang, self.notes, self.explain and self.notes, self.ascii)
+        packet_lines(out, flow, first, last, self.lang, notes, self.explain and notes, self.ascii)
         w("\n" + "\n".join(verdict_lines(flow, self.lang)) + "\n")
         if self.explain and notes:
             lessons = lesson_lines(flow, self.lang)
@@ -73,9 +72,7 @@ def packet_lines(out: list, flow, first, last, lang: str, notes: bool, explain: 
     t0 = flow.first_ts
     n = len(flow.packets)
     prev = -1
-    i = -1
-    for p in flow.packets:
-        i += 1
+    for i, p in enumerate(flow.packets):
         if first is not None and i >= first and (last is None or i < n - last):
             before = (p.orig_state, p.resp_state)
             continue
@@ -98,10 +95,8 @@ def packet_lines(out: list, flow, first, last, lang: str, notes: bool, explain: 
                 + ("" if rack is None else f"  ack {rack}")
                 + f"  win {p.win}  len {p.len}")
         w(f"{line}{' ' * (76 - len(line))} {p.orig_state._value_}/{p.resp_state._value_}\n")
-        opts = p.options
-        if opts and (p.flags & SYN or not (len(opts) == 12 and opts.startswith(b"\x01\x01\x08\x0a"))
-                     and notable_options(opts)):
-            text = format_options(opts, flow.ends[1 - p.dir].base)
+        if p.flags & SYN or notable_options(p.options):
+            text = options_text(p, flow)
             if text:
                 w(f"           options [{text}]\n")
         if notes and note:

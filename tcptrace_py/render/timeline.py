@@ -62,7 +62,7 @@ def rows(flow, first: int | None = None, last: int | None = None, lang: str = "e
                 length=p.len, client=p.orig_state._value_, server=p.resp_state._value_,
                 changed=(p.orig_state is not before[0], p.resp_state is not before[1]),
                 note=ex.note(p, before), anomalies=an,
-                options=_opts(p, flow) if p.flags & SYN or notable_options(p.options) else "",
+                options=options_text(p, flow) if p.flags & SYN or notable_options(p.options) else "",
                 teach=ex.teach(p, before) if explain else [],
             )
         before = (p.orig_state, p.resp_state)
@@ -73,10 +73,14 @@ def notable_options(raw: bytes) -> bool:
     (SACK blocks on duplicate ACKs, MPTCP, TCP-AO, unknown kinds, malformed ones)."""
     if not raw or (len(raw) == 12 and raw.startswith(b"\x01\x01\x08\x0a")):   # none, or NOP NOP TS
         return False
-    return any(k not in ("nop", "eol", "TS") for k, _ in parse_options(raw))
+    for k, _ in parse_options(raw):
+        if k not in ("nop", "eol", "TS"):
+            return True
+    return False
 
 
-def _opts(p, flow) -> str:
+def options_text(p, flow) -> str:
+    """The packet's options as tcpdump prints them, SACK edges relative to the peer's base."""
     return format_options(p.options, flow.ends[1 - p.dir].base) if p.options else ""
 
 
