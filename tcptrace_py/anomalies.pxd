@@ -16,5 +16,5 @@ cpdef analyze_segment(Packet pkt, Endpoint fwd, Endpoint rev, first_rtt)
 @cython.locals(f=long, d=long)
 cpdef check_packet(Flow flow, Packet pkt, Endpoint snd, Endpoint rcv, before)
 
-@cython.locals(n=long)
+@cython.locals(n=long, key=cython.longlong, body=cython.ulonglong)
 cpdef refine(Flow flow, Packet pkt, Endpoint snd, Endpoint rcv)

@@ -246,25 +246,31 @@ def refine(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint) -> None:
             snd.ipid_varies = True
         snd.last_ipid = pkt.ip_id
     if n or pkt.flags & (SYN | FIN):
-        key = (pkt.seq, n, pkt.flags & (SYN | FIN | RST))
+        # A segment's signature, packed into two integers (the recent ones of every open
+        # connection are kept, so their size is most of the live memory): the key is its
+        # sequence range and control bits (payload length < 2**16: the IP length fields are
+        # 16 bits), `body` its ACK, checksum and window, 64 bits.
+        key = n << 35 | (pkt.flags & (SYN | FIN | RST)) << 32 | pkt.seq
+        body = pkt.ack_raw     # (a 64-bit unsigned variable compiled: the shift must not overflow)
+        body = body << 32 | pkt.csum << 16 | pkt.win_raw
         sigs = snd.sigs
         if sigs is None:
             sigs = snd.sigs = {}
-        prev = sigs.get(key)
+        prev = sigs.get(key)      # (frame, ts, body, IP ID, options) of the last one like it
         if prev is not None and an:
             if not an.keys().isdisjoint(RETRANS_KINDS):
-                same = prev[1] == (pkt.ack_raw, pkt.win_raw, pkt.ip_id, pkt.options, pkt.csum)
-                if same and _relabel_duplicate(pkt, snd, an, prev[0], pkt.ts - prev[2]):
+                same = prev[2] == body and prev[3] == pkt.ip_id and prev[4] == pkt.options
+                if same and _relabel_duplicate(pkt, snd, an, prev[0], pkt.ts - prev[1]):
                     return
             for k in RETRANS_KINDS:
                 if k in an:       # name the frame that first carried these bytes, and how long ago
-                    an[k] = (prev[0], pkt.ts - prev[2], "first")
+                    an[k] = (prev[0], pkt.ts - prev[1], "first")
             if "out_of_order" in an:
                 # we saw this very segment before: the sender sent it again, it is no late arrival
                 an["fast_retransmission" if rcv.dupacks >= 2 or _sacked_above(pkt, rcv)
                    else "retransmission"] = an.pop("out_of_order")
                 pkt.info = ("resent_not_reordered", prev[0])
-        sigs[key] = (pkt.frame, (pkt.ack_raw, pkt.win_raw, pkt.ip_id, pkt.options, pkt.csum), pkt.ts)
+        sigs[key] = (pkt.frame, pkt.ts, body, pkt.ip_id, pkt.options)
         if len(sigs) > MAX_SIGS:
             del sigs[next(iter(sigs))]
     elif pkt.flags & ACK and not pkt.flags & RST:

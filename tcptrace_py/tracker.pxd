@@ -23,6 +23,7 @@ cdef class Endpoint:
     cdef public object last_ts, first_ts
     cdef public bint sent_any
     cdef public object seg_times
+    cdef public long seg_head
     cdef public bint is_first_ack
     cdef public object sigs, last_ack_sig, last_opts, synack_frame, max_ack
     cdef public bint syn_acked
@@ -33,5 +34,6 @@ cdef class Endpoint:
 cpdef bint seq_gt(long long a, long long b)
 cpdef bint seq_ge(long long a, long long b)
 
-@cython.locals(snd=Endpoint, rcv=Endpoint, f=long, ts=double, n=long, changed=bint)
+@cython.locals(snd=Endpoint, rcv=Endpoint, f=long, ts=double, n=long, changed=bint, i=cython.Py_ssize_t,
+               nq=cython.Py_ssize_t)
 cpdef track(Flow flow, Packet pkt, long d, analyze)

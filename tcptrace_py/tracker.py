@@ -33,8 +33,6 @@ No clock is read and nothing is printed: time comes from packet timestamps.
 """
 from __future__ import annotations
 
-from collections import deque
-
 from .records import ACK, FIN, RST, SYN, M, Packet, State
 from .zeek import update as zeek_update
 
@@ -143,7 +141,7 @@ class Endpoint:
         "nextseq", "nextseq_ts", "nextseq_frame", "maxseqtobeacked", "lastack", "lastack_ts",
         "window", "lastsegflags", "dupacks", "lastnondupack",
         # counts
-        "pkts", "bytes", "data_pkts", "last_ts", "first_ts", "sent_any", "seg_times",
+        "pkts", "bytes", "data_pkts", "last_ts", "first_ts", "sent_any", "seg_times", "seg_head",
         "is_first_ack",
         "sigs", "last_ack_sig", "last_opts", "synack_frame", "max_ack", "syn_acked", "fin_ts", "last_ipid", "ipid_varies",
     )
@@ -178,7 +176,8 @@ class Endpoint:
         self.first_ts = None
         self.last_ts = None
         self.sent_any = False
-        self.seg_times = None   # seq end -> (frame, ts) of unacked data, for ACK RTT
+        self.seg_times = None   # (seq end, ts) of unacked data, for ACK RTT, from seg_head on
+        self.seg_head = 0
         self.is_first_ack = False
         self.sigs = None          # recent data segments' signatures -> frame (network duplicates)
         self.last_ack_sig = None  # the last pure ACK's signature and frame
@@ -383,10 +382,15 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
     # ACK RTT (Karn: retransmitted data is not timed)
     n = pkt.len
     if f & ACK and rcv.seg_times:
+        # a queue: a list read from seg_head on, emptied once all is acknowledged, compacted
+        # when mostly read (a deque costs half a kilobyte even empty, for each open direction)
         q = rcv.seg_times
         a = pkt.ack_raw
-        while q and ((a - q[0][0]) & M) < 0x80000000:
-            end, sent_ts = q.popleft()
+        i = rcv.seg_head
+        nq = len(q)
+        while i < nq and ((a - q[i][0]) & M) < 0x80000000:
+            end, sent_ts = q[i]
+            i += 1
             if end == a:
                 rtt = pkt.ack_rtt = ts - sent_ts
                 r = flow.ack_rtt
@@ -397,13 +401,20 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
                     r[1] += 1
                     if rtt > r[2]:
                         r[2] = rtt
+        if i == nq:
+            q.clear()
+            i = 0
+        elif i > 64 and i * 2 > nq:
+            del q[:i]
+            i = 0
+        rcv.seg_head = i
     if n:
         if snd.nextseq is not None and rcv.max_ack is not None:
             pkt.in_flight = (snd.nextseq - rcv.max_ack) & M    # as tshark's sequence-based count
         if not pkt.anomalies:
             q = snd.seg_times
             if q is None:
-                q = snd.seg_times = deque()
+                q = snd.seg_times = []
             q.append(((pkt.seq + n) & M, ts))
         snd.data_pkts += 1
         snd.bytes += n
