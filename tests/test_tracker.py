@@ -1013,3 +1013,37 @@ def test_window_scale_and_mss_options_of_the_wrong_length_are_ignored():
                  b"\x03\x04\x07\x00\x02\x03\x05\x00", 1, 64, False, False)
     _syn_options(end, pkt)
     assert end.wscale is None and end.mss is None
+
+
+def test_ack_rtt_over_a_long_flight():
+    """ACK RTT with hundreds of segments in flight, acknowledged a few at a time, some ACKs
+    ending inside a segment and one covering a retransmitted segment (Karn: not timed): every
+    ACK's RTT is the time since the segment it acknowledges exactly, as a plain queue gives."""
+    t = established()
+    sent = []                                   # (end seq relative, frame, ts) of each segment
+    for i in range(300):
+        f = t.data(100, dt=0.0001 * (i % 7 + 1))
+        sent.append((1 + 100 * (i + 1), f, t.ts))
+    resent = t.resend(sent[150][1])             # a retransmission of segment 150: not timed
+    acks = []
+    for end in list(range(1 + 300, 1 + 100 * 300 + 1, 300)) + [1 + 100 * 200 + 50, 1 + 100 * 300]:
+        acks.append((t.ack_from_server(ack=(t.isn["c"] + end) & 0xFFFFFFFF, dt=0.0003), end, t.ts))
+    flow = t.analyze()
+    by_frame = {p.frame: p for p in flow.packets}
+    assert by_frame[resent].anomalies
+    queue = [(end, ts) for end, f, ts in sent]      # the reference: a plain list, popped in front
+    total, n, top = 0.0, 0, 0.0
+    for f, end, ts in acks:
+        want = None
+        while queue and queue[0][0] <= end:
+            e, sent_ts = queue.pop(0)
+            if e == end:
+                want = ts - sent_ts
+        got = by_frame[f].ack_rtt
+        assert (got is None) == (want is None), (f, end)
+        if want is not None:
+            assert got == pytest.approx(want, abs=2e-6)     # the capture keeps microseconds
+            total, n, top = total + want, n + 1, max(top, want)
+    assert n > 50
+    assert flow.ack_rtt[1] == n
+    assert flow.ack_rtt[0] == pytest.approx(total, abs=1e-3) and flow.ack_rtt[2] == pytest.approx(top, abs=2e-6)
