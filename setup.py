@@ -13,7 +13,7 @@ from setuptools import setup
 CORE = [
     "tcptrace_py/records.py", "tcptrace_py/capture.py", "tcptrace_py/decode.py",
     "tcptrace_py/flows.py", "tcptrace_py/tracker.py", "tcptrace_py/anomalies.py",
-    "tcptrace_py/zeek.py", "tcptrace_py/explain.py",
+    "tcptrace_py/zeek.py", "tcptrace_py/explain.py", "tcptrace_py/frames.py",
     "tcptrace_py/render/jsonout.py", "tcptrace_py/render/text.py",
     "tcptrace_py/render/timeline.py", "tcptrace_py/render/summary.py",
 ]

@@ -201,14 +201,8 @@ class CaptureReader:
                 yield from self._pcap(src)
             else:
                 yield from self._pcapng(src)
-        except _Corrupt as exc:
-            self.warnings.append(CaptureWarning(
-                "corrupt", f"{exc}; frames after {self.frames_read} could not be read",
-                frame=self.frames_read + 1, offset=src.offset))
-        except OSError as exc:
-            self.warnings.append(CaptureWarning(
-                "read_error", f"read error ({exc.strerror or exc}) after frame {self.frames_read}",
-                frame=self.frames_read + 1, offset=src.offset))
+        except (_Corrupt, OSError) as exc:
+            self._stopped(exc)
         finally:
             src.close()
 
@@ -220,51 +214,40 @@ class CaptureReader:
             f"{src.offset + have} (analysed the {self.frames_read} complete frames before it)",
             frame=self.frames_read + 1, offset=src.offset))
 
-    def _pcap(self, src: _Source) -> Iterator[tuple]:
+    def pcap_records(self) -> PcapRecords | None:
+        """The pcap records, one at a time (None for pcapng): what iterating does, without a
+        tuple per frame (the pipeline's frame loop reads them this way)."""
+        if self._kind != "pcap":
+            return None
+        src = self._src
         if not src.fill(24):
             raise CaptureError(f"{self.path}: pcap file header is cut off ({len(src.buf)} bytes)", "not_capture")
         endian, unit = PCAP_MAGIC[src.buf[src.pos:src.pos + 4]]
         _maj, _min, _zone, _sig, snaplen, network = struct.unpack_from(endian + "HHiIII", src.buf, src.pos + 4)
-        linktype = network & 0x0FFFFFFF
         self.snaplen = snaplen
         src.pos += 24
-        rec = struct.Struct(endian + "IIII")
-        unpack = rec.unpack_from
-        limit_warned = False
-        frame = 0
+        return PcapRecords(self, src, endian == ">", unit, snaplen, network & 0x0FFFFFFF)
+
+    def _pcap(self, src: _Source) -> Iterator[tuple]:
+        cur = self.pcap_records()
+        lt = cur.linktype
         while True:
-            buf, pos = src.buf, src.pos
-            if len(buf) - pos < 16:
-                if not src.fill(16):
-                    if len(src.buf) - src.pos:
-                        self._cut(src, "the record header")
-                    return
-                buf, pos = src.buf, src.pos
-            sec, frac, caplen, wirelen = unpack(buf, pos)
-            if caplen > MAX_RECORD:
-                self.warnings.append(CaptureWarning(
-                    "bad_record",
-                    f"record of frame {frame + 1} at byte offset {src.offset} claims {caplen} captured bytes "
-                    f"(more than {MAX_RECORD}); the rest of the file cannot be trusted and was not read",
-                    frame=frame + 1, offset=src.offset))
+            buf = cur.next()
+            if buf is None:
                 return
-            if caplen > snaplen and snaplen and not limit_warned:
-                limit_warned = True
-                self.warnings.append(CaptureWarning(
-                    "over_snaplen",
-                    f"frame {frame + 1} is longer ({caplen} bytes) than the file's snaplen {snaplen}",
-                    frame=frame + 1, offset=src.offset))
-            end = pos + 16 + caplen
-            if end > len(buf):
-                if not src.fill(16 + caplen):
-                    self._cut(src, "the packet data")
-                    return
-                buf, pos = src.buf, src.pos
-                end = pos + 16 + caplen
-            frame += 1
-            self.frames_read = frame
-            src.pos = end
-            yield (frame, sec + frac * unit, linktype, buf, pos + 16, caplen, max(wirelen, caplen))
+            yield (cur.frame, cur.ts, lt, buf, cur.off, cur.caplen, cur.wire)
+
+    def _stopped(self, exc: Exception) -> None:
+        """The file could not be read past here: say why (a warning; what was read is analysed)."""
+        src = self._src
+        if isinstance(exc, _Corrupt):
+            self.warnings.append(CaptureWarning(
+                "corrupt", f"{exc}; frames after {self.frames_read} could not be read",
+                frame=self.frames_read + 1, offset=src.offset))
+        else:
+            self.warnings.append(CaptureWarning(
+                "read_error", f"read error ({exc.strerror or exc}) after frame {self.frames_read}",
+                frame=self.frames_read + 1, offset=src.offset))
 
     def _pcapng(self, src: _Source) -> Iterator[tuple]:
         endian = "<"
@@ -342,6 +325,94 @@ class CaptureReader:
                 yield (frame, ts, lt, buf, data, caplen, max(wirelen, caplen))
                 continue
             src.pos = pos + blen
+
+
+class PcapRecords:
+    """A pcap file's records after the file header. `next()` returns the buffer that holds the
+    next frame, described by `frame`, `ts`, `off`, `caplen` and `wire` (as the reader's tuples),
+    or None at the end of the file, where a cut-off record, an absurd length or a read error
+    is recorded as the reader's warning (and the file closed)."""
+
+    def __init__(self, reader: CaptureReader, src: _Source, big: bool, unit: float, snaplen: int,
+                 linktype: int):
+        self.reader = reader
+        self.src = src
+        self.big = big
+        self.unit = unit
+        self.snaplen = snaplen
+        self.linktype = linktype
+        self.limit_warned = False
+        self.frame = 0
+        self.ts = 0.0
+        self.off = 0
+        self.caplen = 0
+        self.wire = 0
+
+    def next(self) -> bytes | None:
+        try:
+            buf = self._next()
+        except (_Corrupt, OSError) as exc:
+            self.reader._stopped(exc)
+            buf = None
+        if buf is None:
+            self.src.close()
+        return buf
+
+    def _next(self) -> bytes | None:
+        src = self.src
+        buf = src.buf
+        pos = src.pos
+        if len(buf) - pos < 16:
+            if not src.fill(16):
+                if len(src.buf) - src.pos:
+                    self.reader._cut(src, "the record header")
+                return None
+            buf = src.buf
+            pos = src.pos
+        # (each top byte first into a 64-bit variable, compiled: the shift must not overflow)
+        if self.big:
+            sec, frac, caplen, wirelen = buf[pos], buf[pos + 4], buf[pos + 8], buf[pos + 12]
+            sec = sec << 24 | buf[pos + 1] << 16 | buf[pos + 2] << 8 | buf[pos + 3]
+            frac = frac << 24 | buf[pos + 5] << 16 | buf[pos + 6] << 8 | buf[pos + 7]
+            caplen = caplen << 24 | buf[pos + 9] << 16 | buf[pos + 10] << 8 | buf[pos + 11]
+            wirelen = wirelen << 24 | buf[pos + 13] << 16 | buf[pos + 14] << 8 | buf[pos + 15]
+        else:
+            sec, frac, caplen, wirelen = buf[pos + 3], buf[pos + 7], buf[pos + 11], buf[pos + 15]
+            sec = sec << 24 | buf[pos + 2] << 16 | buf[pos + 1] << 8 | buf[pos]
+            frac = frac << 24 | buf[pos + 6] << 16 | buf[pos + 5] << 8 | buf[pos + 4]
+            caplen = caplen << 24 | buf[pos + 10] << 16 | buf[pos + 9] << 8 | buf[pos + 8]
+            wirelen = wirelen << 24 | buf[pos + 14] << 16 | buf[pos + 13] << 8 | buf[pos + 12]
+        frame = self.frame
+        if caplen > MAX_RECORD:
+            self.reader.warnings.append(CaptureWarning(
+                "bad_record",
+                f"record of frame {frame + 1} at byte offset {src.offset} claims {caplen} captured bytes "
+                f"(more than {MAX_RECORD}); the rest of the file cannot be trusted and was not read",
+                frame=frame + 1, offset=src.offset))
+            return None
+        if caplen > self.snaplen and self.snaplen and not self.limit_warned:
+            self.limit_warned = True
+            self.reader.warnings.append(CaptureWarning(
+                "over_snaplen",
+                f"frame {frame + 1} is longer ({caplen} bytes) than the file's snaplen {self.snaplen}",
+                frame=frame + 1, offset=src.offset))
+        end = pos + 16 + caplen
+        if end > len(buf):
+            if not src.fill(16 + caplen):
+                self.reader._cut(src, "the packet data")
+                return None
+            buf = src.buf
+            pos = src.pos
+            end = pos + 16 + caplen
+        frame += 1
+        self.frame = frame
+        self.reader.frames_read = frame
+        src.pos = end
+        self.ts = sec + frac * self.unit
+        self.off = pos + 16
+        self.caplen = caplen
+        self.wire = wirelen if wirelen > caplen else caplen
+        return buf
 
 
 def _options(buf: bytes, start: int, end: int, endian: str):

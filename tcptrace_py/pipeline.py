@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 from . import anomalies, summary, zeek
 from .capture import CaptureReader
-from .decode import OTHER, Decoder, link_name
+from .decode import Decoder, link_name
 from .flows import Flow, FlowTable
+from .frames import Frames
 from .records import Anomaly, CaptureWarning, SkipReport
-from .tracker import track
 
 TWO_MSL = 240.0        # RFC 9293's MSL is 2 minutes; TIME_WAIT lasts 2 x MSL
 # event kinds of a shard worker, in the order they happen within one frame
@@ -60,72 +60,63 @@ class Analyzer:
         self.ordered = ordered
         self.reorder_limit = reorder_limit
         self._held: list[tuple[int, Flow]] = []
+        self._pending: list[Flow] = []     # finished flows to hand out once the frame is done
         self.events: list[tuple] | None = [] if shard is not None else None
 
     def run(self, reader: CaptureReader, progress=None, every: int = 20000):
         """Yield finished flows. `progress(frames, bytes_read, flows_seen)` is called every `every` frames."""
         st = self.stats
         st.path = reader.path
-        decode = self.decoder.decode
-        lookup = self.table.lookup
-        check = anomalies.check_packet
-        events = self.events
-        next_expire = None
-        lts: dict[int, int] = {}
-        frames = 0
+        pending = self._pending
+        fr = Frames(reader, self.decoder, self.table, anomalies.check_packet, self._new_flow,
+                    self._expired, pending, progress, every)
         try:
-            for frame, ts, lt, buf, off, caplen, wire in reader:
-                frames = frame
-                if progress is not None and not frame % every:
-                    progress(frame, reader.offset, self.table.next_id - 1)
-                lts[lt] = lts.get(lt, 0) + 1
-                pkt = decode(frame, ts, lt, buf, off, caplen, wire)
-                if pkt is None:
-                    continue
-                if pkt is OTHER:              # shard mode: another worker's connection
-                    if st.first_ts is None:
-                        st.first_ts = ts
-                else:
-                    flow, d = lookup(pkt)
-                    if flow.npkts == 0:
-                        if st.first_ts is None:
-                            st.first_ts = ts
-                        if events is not None:
-                            events.append((frame, CREATED, None))
-                        old = flow.reused_from
-                        if old is not None:
-                            flow.reused_from = old.id
-                            self._reuse(flow, old, pkt)
-                            if old.npkts:
-                                yield from self._out([old], kind=REUSED, frame=frame)
-                        else:
-                            self._recent_reuse(flow, pkt)
-                    track(flow, pkt, d, check)
-                if next_expire is None:
-                    next_expire = ts + 1.0
-                elif ts >= next_expire:
-                    next_expire = ts + 1.0
-                    done = self.table.expire(ts)
-                    if done:
-                        yield from self._out(done, frame=frame)
-                st.last_ts = ts
+            while True:
+                more = fr.step()
+                while pending:
+                    yield pending.pop(0)     # taken one at a time: after Ctrl-C, flush() has the rest
+                if not more:
+                    break
         finally:
-            st.frames = frames
+            st.frames = fr.frames
             st.format = reader.format
             st.warnings = reader.warnings
-            st.linktypes = {link_name(k): v for k, v in lts.items()}
+            st.linktypes = {link_name(k): v for k, v in fr.linktypes().items()}
             st.tcp_packets = self.decoder.tcp
+            if fr.has_first:
+                st.first_ts = fr.first_ts
+            if fr.has_last:
+                st.last_ts = fr.last_ts
         rest = self.table.drain()
         rest.sort(key=lambda f: f.id)
         yield from self._out(rest, final=True)
 
     def flush(self):
         """Finish everything still open (after an interruption)."""
+        while self._pending:
+            yield self._pending.pop(0)
         rest = self.table.drain()
         rest.sort(key=lambda f: f.id)
         yield from self._out(rest, final=True)
 
-    def _out(self, flows: list[Flow], final: bool = False, kind: int = EXPIRED, frame: int = 0):
+    def _new_flow(self, flow: Flow, pkt, frame: int) -> None:
+        """A connection's first segment, before it is tracked (called by `Frames.step`)."""
+        if self.events is not None:
+            self.events.append((frame, CREATED, None))
+        old = flow.reused_from
+        if old is not None:
+            flow.reused_from = old.id
+            self._reuse(flow, old, pkt)
+            if old.npkts:
+                self._pending.extend(self._out([old], kind=REUSED, frame=frame))
+        else:
+            self._recent_reuse(flow, pkt)
+
+    def _expired(self, flows: list[Flow], frame: int) -> None:
+        self._pending.extend(self._out(flows, frame=frame))
+
+    def _out(self, flows: list[Flow], final: bool = False, kind: int = EXPIRED, frame: int = 0) -> list[Flow]:
+        """Finish `flows`; return the flows to hand out now, in output order."""
         for flow in flows:
             finish(flow)
             self.stats.flows += 1
@@ -133,21 +124,21 @@ class Analyzer:
             # shard mode: the parent decides the order; hand each flow out now
             self.events.append((FINAL, FINAL, [f.id for f in flows]) if final else
                                (frame, kind, [f.id for f in flows]))
-            yield from flows
-            return
+            return flows
         if not self.ordered:
-            yield from sorted(flows, key=lambda f: f.id)
-            return
+            return sorted(flows, key=lambda f: f.id)
         held = self._held
         for flow in flows:
             heapq.heappush(held, (flow.id, flow))
+        out = []
         if final:
             while held:
-                yield heapq.heappop(held)[1]
-            return
+                out.append(heapq.heappop(held)[1])
+            return out
         open_min = self.table.min_open_id()
         while held and (open_min is None or held[0][0] < open_min or len(held) > self.reorder_limit):
-            yield heapq.heappop(held)[1]
+            out.append(heapq.heappop(held)[1])
+        return out
 
     def _reuse(self, flow: Flow, old: Flow, pkt) -> None:
         pkt.add_anomaly("reused_ports", old.id)   # Wireshark: a SYN with a new ISN on a used 4-tuple

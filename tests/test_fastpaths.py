@@ -243,3 +243,39 @@ def test_seconds6_is_the_float_formatter():
         values.append(rnd.randrange(0, 10**9) * 1e-6 + 5e-7)        # near a tie
     for t in values:
         assert seconds6(t) == f"{t:.6f}", repr(t)
+
+
+@pytest.mark.parametrize("endian,magic,unit", [("<", 0xA1B2C3D4, 1e-6), (">", 0xA1B2C3D4, 1e-6),
+                                               ("<", 0xA1B23C4D, 1e-9), (">", 0xA1B23C4D, 1e-9)])
+def test_pcap_records_read_every_header_field(tmp_path, endian, magic, unit):
+    """The pcap record walk reads the four header fields byte by byte: every byte value in
+    every position, top bits set (a 32-bit shift overflowed once), both byte orders and
+    resolutions, as `struct` reads them, in the reader's tuples and in the records the frame
+    loop reads."""
+    import random
+    import struct
+
+    rng = random.Random(magic ^ ord(endian))
+    recs = []
+    for i in range(600):
+        sec = rng.choice([0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, rng.getrandbits(32)])
+        frac = rng.choice([0, 999999, 0x80000000, 0xFFFFFFFF, rng.getrandbits(32)])
+        caplen = rng.choice([0, 1, 60, 255, 256, 1514, rng.randrange(0, 70000)])
+        wire = rng.choice([caplen, 0, 0xFFFFFFFF, 0x80000001, rng.getrandbits(32)])
+        recs.append((sec, frac, caplen, wire, bytes(rng.getrandbits(8) for _ in range(min(caplen, 64)))
+                     + bytes(max(0, caplen - 64))))
+    path = tmp_path / "fields.pcap"
+    with open(path, "wb") as f:
+        f.write(struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, 262144, 1))
+        for sec, frac, caplen, wire, data in recs:
+            f.write(struct.pack(endian + "IIII", sec, frac, caplen, wire) + data)
+    got = [(fr, ts, caplen, wire, bytes(buf[off:off + caplen]))
+           for fr, ts, _lt, buf, off, caplen, wire in CaptureReader(str(path))]
+    want = [(i, sec + frac * unit, caplen, max(wire, caplen), data)
+            for i, (sec, frac, caplen, wire, data) in enumerate(recs, 1)]
+    assert got == want
+    cur = CaptureReader(str(path)).pcap_records()     # what the frame loop reads
+    seen = []
+    while (buf := cur.next()) is not None:
+        seen.append((cur.frame, cur.ts, cur.caplen, cur.wire, bytes(buf[cur.off:cur.off + cur.caplen])))
+    assert seen == want and cur.linktype == 1
