@@ -8,7 +8,9 @@ cdef class Decoder:
     cdef public object skipped
     cdef public long long tcp
     cdef public dict frags
-    cdef public object owned
+    cdef public list owned
+    cdef public long me
+    cdef public list load, parts
 
     @cython.locals(o=Py_ssize_t, t=Py_ssize_t, tot=Py_ssize_t, avail=Py_ssize_t, doff=Py_ssize_t,
                    end=Py_ssize_t, length=Py_ssize_t, sport=long, dport=long,
@@ -17,3 +19,5 @@ cdef class Decoder:
     cpdef decode(self, long long frame, double ts, long lt, bytes buf, Py_ssize_t off, Py_ssize_t caplen,
                  Py_ssize_t wirelen)
     cpdef bint _foreign(self, bytes src, bytes dst, long sport, long dport)
+    @cython.locals(w=long, i=Py_ssize_t)
+    cpdef bint _mine(self, long p)

@@ -189,8 +189,14 @@ class Decoder:
         self.skipped = SkipReport()
         self.tcp = 0
         self.frags: dict[tuple, list] = {}
-        # shard mode: owned[p] says whether partition p is this worker's
-        self.owned = None if shard is None else tuple(p % shard[1] == shard[0] for p in range(PARTITIONS))
+        # shard mode (worker k of n): each flow-hash partition goes to a worker the first time one
+        # of its segments is seen, to the worker with the fewest segments so far (then the fewest
+        # partitions). Every worker reads every frame, so all of them make the same choices; a few
+        # long connections (a bulk transfer) are spread as evenly as they can be.
+        self.owned = None if shard is None else [-1] * PARTITIONS   # partition -> worker (-1: not yet)
+        self.me = 0 if shard is None else shard[0]
+        self.load = [] if shard is None else [0] * shard[1]       # segments of each worker's partitions
+        self.parts = [] if shard is None else [0] * shard[1]      # partitions of each worker
 
     def decode(self, frame: int, ts: float, lt: int, buf: bytes, off: int, caplen: int, wirelen: int):
         if lt == 1 and caplen >= 54:
@@ -212,9 +218,9 @@ class Decoder:
                     if self.owned is not None:
                         a = buf[o + 12]
                         b = buf[o + 16]
-                        if not self.owned[mix((a << 24 | buf[o + 13] << 16 | buf[o + 14] << 8 | buf[o + 15])
+                        if not self._mine(mix((a << 24 | buf[o + 13] << 16 | buf[o + 14] << 8 | buf[o + 15])
                                               ^ (b << 24 | buf[o + 17] << 16 | buf[o + 18] << 8 | buf[o + 19]),
-                                              sport ^ dport)]:
+                                              sport ^ dport)):
                             return OTHER
                     src = buf[o + 12:o + 16]
                     dst = buf[o + 16:o + 20]
@@ -234,7 +240,21 @@ class Decoder:
 
     def _foreign(self, src: bytes, dst: bytes, sport: int, dport: int) -> bool:
         """Shard mode: the connection is another worker's."""
-        return not self.owned[partition(int.from_bytes(src, "big"), int.from_bytes(dst, "big"), sport ^ dport)]
+        return not self._mine(partition(int.from_bytes(src, "big"), int.from_bytes(dst, "big"), sport ^ dport))
+
+    def _mine(self, p: int) -> bool:
+        """Shard mode: a segment of partition p; is the partition this worker's (see __init__)?"""
+        w = self.owned[p]
+        if w < 0:
+            load, parts = self.load, self.parts
+            w = 0
+            for i in range(1, len(load)):
+                if load[i] < load[w] or (load[i] == load[w] and parts[i] < parts[w]):
+                    w = i
+            self.owned[p] = w
+            parts[w] += 1
+        self.load[w] += 1
+        return w == self.me
 
     def _general(self, frame: int, ts: float, lt: int, buf, off: int, caplen: int, wirelen: int):
         end = off + caplen

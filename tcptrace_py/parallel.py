@@ -3,7 +3,9 @@
 Theory of operation
 -------------------
 Every worker reads the whole capture but tracks only the connections of its
-flow-hash partitions (`flows.partition`, ``Analyzer(shard=(k, n))``); any other
+flow-hash partitions (`flows.partition`, ``Analyzer(shard=(k, n))``: a partition
+is dealt to the worker with the least work so far when its first segment comes,
+the same choice in every worker, see `decode.Decoder`); any other
 TCP segment only moves the capture clock, so every worker expires flows at the
 moments one process would. What a connection's analysis depends on — its own
 packets, the history of its 4-tuple (same partition, so same worker) and the

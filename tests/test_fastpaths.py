@@ -133,7 +133,8 @@ def test_plain_notes_of_cut_packets_are_the_general_notes(tmp_path, lang):
 def test_shard_decode_gives_the_partition_answer():
     """A --jobs worker keeps exactly the segments of its own partitions: on every frame of
     every sample and corpus capture, for both workers, the fast path's hash of the header bytes
-    and the general path's hash of the decoded addresses give `flows.partition`'s answer."""
+    and the general path's hash of the decoded addresses give `flows.partition`'s answer, and the
+    partitions are dealt to the workers as the rule says."""
     from tcptrace_py.decode import OTHER
     from tcptrace_py.flows import partition
     n = 0
@@ -144,14 +145,19 @@ def test_shard_decode_gives_the_partition_answer():
             continue
         for k in (0, 1):
             sharded, plain = Decoder((k, 2)), Decoder()
+            owner, load = {}, [0, 0]      # the dealing rule, written out: least segments, then partitions
             for fr in frames:
                 p = plain.decode(*fr)
                 got = sharded.decode(*fr)
                 if p is None:
                     assert got is None
                     continue
-                mine = partition(int.from_bytes(p.src, "big"), int.from_bytes(p.dst, "big"),
-                                 p.sport ^ p.dport) % 2 == k
+                part = partition(int.from_bytes(p.src, "big"), int.from_bytes(p.dst, "big"), p.sport ^ p.dport)
+                if part not in owner:
+                    counts = [sum(1 for w in owner.values() if w == i) for i in (0, 1)]
+                    owner[part] = min((0, 1), key=lambda i: (load[i], counts[i], i))
+                load[owner[part]] += 1
+                mine = owner[part] == k
                 assert (got is not OTHER) == mine, (capture.name, fr[0])
                 if mine:
                     assert _fields(got) == _fields(p)
