@@ -10,7 +10,7 @@ cdef class Decoder:
     cdef public dict frags
     cdef public list owned
     cdef public long me
-    cdef public list load, parts
+    cdef public list load
 
     @cython.locals(o=Py_ssize_t, t=Py_ssize_t, tot=Py_ssize_t, avail=Py_ssize_t, doff=Py_ssize_t,
                    end=Py_ssize_t, length=Py_ssize_t, sport=long, dport=long,

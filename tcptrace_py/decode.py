@@ -196,7 +196,6 @@ class Decoder:
         self.owned = None if shard is None else [-1] * PARTITIONS   # partition -> worker (-1: not yet)
         self.me = 0 if shard is None else shard[0]
         self.load = [] if shard is None else [0] * shard[1]       # segments of each worker's partitions
-        self.parts = [] if shard is None else [0] * shard[1]      # partitions of each worker
 
     def decode(self, frame: int, ts: float, lt: int, buf: bytes, off: int, caplen: int, wirelen: int):
         if lt == 1 and caplen >= 54:
@@ -245,14 +244,13 @@ class Decoder:
     def _mine(self, p: int) -> bool:
         """Shard mode: a segment of partition p; is the partition this worker's (see __init__)?"""
         w = self.owned[p]
-        if w < 0:
-            load, parts = self.load, self.parts
+        if w < 0:                  # a new partition (at most PARTITIONS times a run)
+            load, owned = self.load, self.owned
             w = 0
             for i in range(1, len(load)):
-                if load[i] < load[w] or (load[i] == load[w] and parts[i] < parts[w]):
+                if load[i] < load[w] or (load[i] == load[w] and owned.count(i) < owned.count(w)):
                     w = i
-            self.owned[p] = w
-            parts[w] += 1
+            owned[p] = w
         self.load[w] += 1
         return w == self.me
 

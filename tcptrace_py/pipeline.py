@@ -87,12 +87,10 @@ class Analyzer:
                 st.first_ts = fr.first_ts
             if fr.has_last:
                 st.last_ts = fr.last_ts
-        rest = self.table.drain()
-        rest.sort(key=lambda f: f.id)
-        yield from self._out(rest, final=True)
+        yield from self.flush()
 
     def flush(self):
-        """Finish everything still open (after an interruption)."""
+        """Finish everything still open (at the end of the capture, or after an interruption)."""
         while self._pending:
             yield self._pending.pop(0)
         rest = self.table.drain()
