@@ -1,8 +1,7 @@
 # Compiled-core declarations for anomalies.py (see setup.py).
 cimport cython
-from tcptrace_py.records cimport Packet
+from tcptrace_py.records cimport Endpoint, Packet, seq_ge, seq_gt
 from tcptrace_py.flows cimport Flow
-from tcptrace_py.tracker cimport Endpoint, seq_ge, seq_gt
 
 cdef long long M
 cdef long ACK, FIN, RST, SYN
@@ -10,6 +9,7 @@ cdef long KA, ZWP, URG_PSH_FIN
 cdef double FAST_RETRANS_WINDOW, OOO_DEFAULT
 
 @cython.locals(flags=long, seq=cython.longlong, ack=cython.longlong, seglen=long, win=long, ts=double, sfr=long,
+               nextseq=cython.longlong,
                found=long, same=bint, ctl=long, advanced=bint, nxt=cython.longlong, shift=long)
 cpdef analyze_segment(Packet pkt, Endpoint fwd, Endpoint rev, first_rtt)
 

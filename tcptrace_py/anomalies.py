@@ -16,8 +16,7 @@ Anomaly ids are stable API (README, "Anomalies").
 """
 from __future__ import annotations
 
-from .records import ACK, FIN, RST, SYN, M, Anomaly, Packet, State
-from .tracker import Endpoint, seq_ge, seq_gt
+from .records import ACK, FIN, RST, SYN, M, Anomaly, Endpoint, Packet, State, seq_ge, seq_gt
 
 FAST_RETRANS_WINDOW = 0.020   # tshark: a retransmission within 20 ms of the dup ACKs
 OOO_DEFAULT = 0.003           # tshark: 3 ms when no handshake RTT is known
@@ -50,7 +49,7 @@ def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float 
     ts = pkt.ts
     sfr = flags & (SYN | FIN | RST)
     found = 0
-    nextseq = fwd.nextseq          # None: unknown (Wireshark's 0)
+    nextseq = fwd.nextseq          # -1: unknown (Wireshark's 0)
 
     # A. zero window probe: excludes B..I
     if seglen == 1 and seq == nextseq and rev.window == 0:
@@ -61,18 +60,18 @@ def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float 
         if win == 0 and not sfr:
             pkt.add_anomaly("zero_window")
         # C. lost segment
-        if nextseq is not None and 0 < ((seq - nextseq) & M) < 0x80000000 and not flags & RST:
+        if nextseq >= 0 and 0 < ((seq - nextseq) & M) < 0x80000000 and not flags & RST:
             pkt.add_anomaly("lost_segment", (nextseq, seq))
         # D. keep-alive
-        if seglen <= 1 and nextseq is not None and seq == ((nextseq - 1) & M) and not sfr:
+        if seglen <= 1 and nextseq >= 0 and seq == ((nextseq - 1) & M) and not sfr:
             pkt.add_anomaly("keep_alive")
             found |= KA
-        same = seglen == 0 and nextseq is not None and seq == nextseq and ack == fwd.lastack and not sfr
+        same = seglen == 0 and nextseq >= 0 and seq == nextseq and ack == fwd.lastack and not sfr
         # E. window update
         if same and win and win != fwd.window:
             pkt.add_anomaly("window_update")
         # F. window full
-        if seglen > 0 and rev.win_scale != -1 and not sfr and rev.window is not None:
+        if seglen > 0 and rev.win_scale != -1 and not sfr and rev.window >= 0:
             shift = 0 if rev.is_first_ack or rev.win_scale == -2 else rev.win_scale
             if ((seq + seglen) & M) == ((rev.lastack + (rev.window << shift)) & M):
                 pkt.add_anomaly("window_full")
@@ -92,7 +91,7 @@ def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float 
     # unless the sender repeats the ACK it sent last, then move the peer's "max seq to be ACKed"
     # to its next sequence number (so one hole is reported once) and park the peer's dup-ACK
     # count at -1 (read unsigned by the fast-retransmission check below).
-    if flags & ACK and rev.maxseqtobeacked is not None and 0 < ((ack - rev.maxseqtobeacked) & M) < 0x80000000:
+    if flags & ACK and rev.maxseqtobeacked >= 0 and 0 < ((ack - rev.maxseqtobeacked) & M) < 0x80000000:
         if ack != fwd.lastack:
             pkt.add_anomaly("ack_lost_segment", (rev.maxseqtobeacked, ack))
         rev.maxseqtobeacked = rev.nextseq
@@ -100,11 +99,11 @@ def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float 
     # L. retransmission family
     ctl = 1 if flags & (SYN | FIN) else 0
     if (seglen > 0 or ctl) and not found & KA:
-        advanced = not (nextseq is not None and 0 < ((nextseq - seq) & M) < 0x80000000)
-        if seglen > 1 and nextseq is not None and ((nextseq - 1) & M) == seq:
+        advanced = not (nextseq >= 0 and 0 < ((nextseq - seq) & M) < 0x80000000)
+        if seglen > 1 and nextseq >= 0 and ((nextseq - 1) & M) == seq:
             advanced = True
         kind = None
-        if seglen > 0 and rev.lastack is not None and rev.lastack != 0 and seq_ge(rev.lastack, (seq + seglen) & M):
+        if seglen > 0 and rev.lastack > 0 and seq_ge(rev.lastack, (seq + seglen) & M):
             kind = "spurious_retransmission"
         elif not advanced:
             if (rev.dupacks >= 2 or rev.dupacks < 0) and rev.lastack == seq and 0 <= ts - rev.lastack_ts < FAST_RETRANS_WINDOW:
@@ -119,11 +118,11 @@ def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float 
     # M. state update
     nxt = (seq + seglen + ctl) & M
     if not found & ZWP:
-        if nextseq is None or 0 < ((nxt - nextseq) & M) < 0x80000000:
-            fwd.nextseq = nxt or None      # Wireshark reads 0 as "not known yet"; so do we
+        if nextseq < 0 or 0 < ((nxt - nextseq) & M) < 0x80000000:
+            fwd.nextseq = nxt if nxt else -1     # Wireshark reads 0 as "not known yet"; so do we
             fwd.nextseq_ts = ts
             fwd.nextseq_frame = pkt.frame
-        if fwd.maxseqtobeacked is None or seq == fwd.maxseqtobeacked:
+        if fwd.maxseqtobeacked < 0 or seq == fwd.maxseqtobeacked:
             fwd.maxseqtobeacked = fwd.nextseq
     fwd.window = win
     fwd.lastack = ack
@@ -151,7 +150,7 @@ def finish_flow(flow) -> None:
                     "the handshake's final ACK never came", 1, "error"))
     for d, (e, peer) in enumerate(((o, r), (r, o))):
         who, other = ("client", "server") if d == 0 else ("server", "client")
-        if e.nextseq is None or peer.max_ack is None or e.rst_frame is not None:
+        if e.nextseq < 0 or peer.max_ack < 0 or e.rst_frame is not None:
             continue
         hi = peer.max_ack
         data_end = e.fin_seq if e.fin_seq is not None else e.nextseq
@@ -168,10 +167,10 @@ def finish_flow(flow) -> None:
                         f"{other} was seen afterwards", d))
     for frame, d, ack in flow.unsent_acks or ():
         peer = flow.ends[1 - d]
-        if peer.nextseq is None or seq_gt(ack, peer.nextseq):
+        if peer.nextseq < 0 or seq_gt(ack, peer.nextseq):
             who, other = ("client", "server") if d == 0 else ("server", "client")
             add(Anomaly("ack_of_unsent", frame,
-                        f"the {who} acknowledges byte {(ack - 1 - (peer.base or 0)) & M} and before, "
+                        f"the {who} acknowledges byte {(ack - 1 - max(peer.base, 0)) & M} and before, "
                         f"beyond anything the {other} was seen to send (not explained by a capture gap)", d))
     if flow.open_at_end() and not unanswered:
         st = f"client {o.state.value}, server {r.state.value}"
@@ -197,7 +196,7 @@ def check_packet(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint, before) -> Non
     refine(flow, pkt, snd, rcv)
     if f & SYN and pkt.len and not _has_tfo(pkt):
         pkt.add_anomaly("syn_with_data", pkt.len)
-    if (f & ACK and rcv.sent_any and rcv.nextseq is not None and seq_gt(pkt.ack_raw, rcv.nextseq)
+    if (f & ACK and rcv.sent_any and rcv.nextseq >= 0 and seq_gt(pkt.ack_raw, rcv.nextseq)
             and not f & RST):
         cands = flow.unsent_acks
         if cands is None:
@@ -316,7 +315,7 @@ def _relabel_duplicate(pkt: Packet, snd: Endpoint, an: dict, first: int, dt: flo
 def _sacked_above(pkt: Packet, rcv: Endpoint) -> bool:
     """The receiver's last SACK blocks report data above this segment, and this segment is
     at or above its cumulative ACK: the segment fills a hole the receiver asked for."""
-    if not rcv.last_opts or rcv.lastack is None:
+    if not rcv.last_opts or rcv.lastack < 0:
         return False
     from .decode import option_value
     blocks = option_value(rcv.last_opts, "sack")

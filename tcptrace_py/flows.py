@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import heapq
 
-from .records import ACK, SYN, Anomaly, Packet, State
+from .records import ACK, SYN, Anomaly, Endpoint, Packet, State
 from . import tracker   # (a module, not names: tracker's compiled form imports this module's Flow)
 
 WELL_KNOWN = 1024
@@ -83,7 +83,7 @@ class Flow:
                 self.orig, self.resp, self.oriented_by = src, dst, "first"
             init = (State.UNKNOWN, State.UNKNOWN)
         self.init_states = init
-        self.ends = (tracker.Endpoint(init[0]), tracker.Endpoint(init[1]))
+        self.ends = (Endpoint(init[0]), Endpoint(init[1]))
         self.packets: list[Packet] = []
         self.keep = keep
         self.first_ts = pkt.ts
@@ -152,9 +152,9 @@ class FlowTable:
         return flow, 0 if a == flow.orig else 1
 
     @staticmethod
-    def _new_connection(flow: Flow, end: tracker.Endpoint, pkt: Packet) -> bool:
+    def _new_connection(flow: Flow, end: Endpoint, pkt: Packet) -> bool:
         """A SYN that opens a new connection on this 4-tuple (Wireshark's rule)."""
-        return end.base is not None and pkt.seq != end.base
+        return end.base >= 0 and pkt.seq != end.base
 
     def _new(self, key, pkt: Packet) -> Flow:
         flow = Flow(pkt.frame if self.shard else self.next_id, key, pkt, self.keep)

@@ -7,7 +7,7 @@ from tcptrace_py.tracker cimport track
 from tcptrace_py.capture cimport PcapRecords
 
 cdef class Frames:
-    cdef public object reader, it, check, on_new, on_expired, progress
+    cdef public object reader, it, on_new, on_expired, progress
     cdef public PcapRecords records
     cdef public Decoder decoder
     cdef public FlowTable table

@@ -27,7 +27,7 @@ from .tracker import track
 
 
 class Frames:
-    def __init__(self, reader, decoder, table, check, on_new, on_expired, pending: list,
+    def __init__(self, reader, decoder, table, on_new, on_expired, pending: list,
                  progress=None, every: int = 20000):
         self.reader = reader
         self.records = reader.pcap_records()    # None: pcapng, read through the reader's frames
@@ -35,7 +35,6 @@ class Frames:
         self.ended = False
         self.decoder = decoder
         self.table = table
-        self.check = check
         self.on_new = on_new
         self.on_expired = on_expired
         self.pending = pending
@@ -100,7 +99,7 @@ class Frames:
             flow, d = self.table.lookup(p)
             if flow.npkts == 0:
                 self.on_new(flow, p, frame)
-            track(flow, p, d, self.check)
+            track(flow, p, d)
         if started and ts >= self.next_expire:
             self.next_expire = ts + 1.0
             done = self.table.expire(ts)

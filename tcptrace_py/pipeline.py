@@ -68,7 +68,7 @@ class Analyzer:
         st = self.stats
         st.path = reader.path
         pending = self._pending
-        fr = Frames(reader, self.decoder, self.table, anomalies.check_packet, self._new_flow,
+        fr = Frames(reader, self.decoder, self.table, self._new_flow,
                     self._expired, pending, progress, every)
         try:
             while True:

@@ -52,6 +52,83 @@ class State(str, enum.Enum):
         return self.value
 
 
+class Endpoint:
+    """Per-direction bookkeeping for the endpoint that sends in this direction.
+
+    Absolute 32-bit sequence values, like Wireshark: `nextseq` is the highest
+    sequence number sent plus one; `lastack` the last acknowledgement this
+    endpoint sent for the peer's data. The sequence-valued fields a segment reads
+    (base, nextseq, maxseqtobeacked, lastack, window, max_ack) are -1 while not
+    known yet (a real value is never negative), so compiled they are plain
+    64-bit integers, not boxed ones.
+    """
+
+    __slots__ = (
+        "state", "base", "isn", "syn_frame", "syn_ts", "fin_seq", "fin_frame", "rst_frame",
+        "wscale", "mss", "sack_ok", "ts_ok", "win_scale",
+        # Wireshark-style analysis state
+        "nextseq", "nextseq_ts", "nextseq_frame", "maxseqtobeacked", "lastack", "lastack_ts",
+        "window", "lastsegflags", "dupacks", "lastnondupack",
+        # counts
+        "pkts", "bytes", "data_pkts", "last_ts", "first_ts", "sent_any", "seg_times", "seg_head",
+        "is_first_ack",
+        "sigs", "last_ack_sig", "last_opts", "synack_frame", "max_ack", "syn_acked", "fin_ts", "last_ipid", "ipid_varies",
+    )
+
+    def __init__(self, state: State):
+        self.state = state
+        self.base = -1
+        self.isn = None
+        self.syn_frame = None
+        self.syn_ts = None
+        self.fin_seq = None
+        self.fin_frame = None
+        self.rst_frame = None
+        self.wscale = None      # shift announced on our SYN (None: none announced)
+        self.mss = None
+        self.sack_ok = False
+        self.ts_ok = False
+        self.win_scale = -1     # in force: -1 unknown, -2 not negotiated (shift 0), else shift
+        self.nextseq = -1
+        self.nextseq_ts = 0.0
+        self.nextseq_frame = 0
+        self.maxseqtobeacked = -1
+        self.lastack = -1
+        self.lastack_ts = 0.0
+        self.window = -1
+        self.lastsegflags = 0
+        self.dupacks = 0
+        self.lastnondupack = 0
+        self.pkts = 0
+        self.bytes = 0
+        self.data_pkts = 0
+        self.first_ts = None
+        self.last_ts = None
+        self.sent_any = False
+        self.seg_times = None   # (seq end, ts) of unacked data, for ACK RTT, from seg_head on
+        self.seg_head = 0
+        self.is_first_ack = False
+        self.sigs = None          # recent data segments' signatures -> frame (network duplicates)
+        self.last_ack_sig = None  # the last pure ACK's signature and frame
+        self.last_opts = b""      # options of the last segment (SACK blocks for the peer's analysis)
+        self.synack_frame = None  # this endpoint's first SYN-ACK
+        self.max_ack = -1         # highest ACK it sent with the ACK flag on
+        self.syn_acked = False    # the peer acknowledged this endpoint's SYN
+        self.fin_ts = None
+        self.last_ipid = None
+        self.ipid_varies = False
+
+
+def seq_gt(a: int, b: int) -> bool:
+    """Serial-number a > b (RFC 1982, modulo 2**32)."""
+    d = (a - b) & 0xFFFFFFFF     # (M, written out: compiled, a C constant)
+    return 0 < d < 0x80000000
+
+
+def seq_ge(a: int, b: int) -> bool:
+    return ((a - b) & 0xFFFFFFFF) < 0x80000000
+
+
 class Packet:
     """One TCP segment as captured, plus what the analysis says about it.
 

@@ -33,7 +33,8 @@ No clock is read and nothing is printed: time comes from packet timestamps.
 """
 from __future__ import annotations
 
-from .records import ACK, FIN, RST, SYN, M, Packet, State
+from .anomalies import check_packet
+from .records import ACK, FIN, RST, SYN, M, Endpoint, Packet, State, seq_ge, seq_gt
 from .zeek import update as zeek_update
 
 S = State
@@ -126,80 +127,6 @@ CLOSED_STATES = (S.CLOSED, S.TIME_WAIT)
 _EST = S.ESTABLISHED
 
 
-class Endpoint:
-    """Per-direction bookkeeping for the endpoint that sends in this direction.
-
-    Absolute 32-bit sequence values, like Wireshark: `nextseq` is the highest
-    sequence number sent plus one (None before anything was sent); `lastack` the
-    last acknowledgement this endpoint sent for the peer's data.
-    """
-
-    __slots__ = (
-        "state", "base", "isn", "syn_frame", "syn_ts", "fin_seq", "fin_frame", "rst_frame",
-        "wscale", "mss", "sack_ok", "ts_ok", "win_scale",
-        # Wireshark-style analysis state
-        "nextseq", "nextseq_ts", "nextseq_frame", "maxseqtobeacked", "lastack", "lastack_ts",
-        "window", "lastsegflags", "dupacks", "lastnondupack",
-        # counts
-        "pkts", "bytes", "data_pkts", "last_ts", "first_ts", "sent_any", "seg_times", "seg_head",
-        "is_first_ack",
-        "sigs", "last_ack_sig", "last_opts", "synack_frame", "max_ack", "syn_acked", "fin_ts", "last_ipid", "ipid_varies",
-    )
-
-    def __init__(self, state: State):
-        self.state = state
-        self.base = None
-        self.isn = None
-        self.syn_frame = None
-        self.syn_ts = None
-        self.fin_seq = None
-        self.fin_frame = None
-        self.rst_frame = None
-        self.wscale = None      # shift announced on our SYN (None: none announced)
-        self.mss = None
-        self.sack_ok = False
-        self.ts_ok = False
-        self.win_scale = -1     # in force: -1 unknown, -2 not negotiated (shift 0), else shift
-        self.nextseq = None
-        self.nextseq_ts = 0.0
-        self.nextseq_frame = 0
-        self.maxseqtobeacked = None
-        self.lastack = None
-        self.lastack_ts = 0.0
-        self.window = None
-        self.lastsegflags = 0
-        self.dupacks = 0
-        self.lastnondupack = 0
-        self.pkts = 0
-        self.bytes = 0
-        self.data_pkts = 0
-        self.first_ts = None
-        self.last_ts = None
-        self.sent_any = False
-        self.seg_times = None   # (seq end, ts) of unacked data, for ACK RTT, from seg_head on
-        self.seg_head = 0
-        self.is_first_ack = False
-        self.sigs = None          # recent data segments' signatures -> frame (network duplicates)
-        self.last_ack_sig = None  # the last pure ACK's signature and frame
-        self.last_opts = b""      # options of the last segment (SACK blocks for the peer's analysis)
-        self.synack_frame = None  # this endpoint's first SYN-ACK
-        self.max_ack = None       # highest ACK it sent with the ACK flag on
-        self.syn_acked = False    # the peer acknowledged this endpoint's SYN
-        self.fin_ts = None
-        self.last_ipid = None
-        self.ipid_varies = False
-
-
-def seq_gt(a: int, b: int) -> bool:
-    """Serial-number a > b (RFC 1982, modulo 2**32)."""
-    d = (a - b) & M
-    return 0 < d < 0x80000000
-
-
-def seq_ge(a: int, b: int) -> bool:
-    return ((a - b) & M) < 0x80000000
-
-
 def sender_event(pkt: Packet, snd: Endpoint, peer: Endpoint) -> str:
     f = pkt.flags
     if f & RST:
@@ -278,7 +205,7 @@ def _syn_options(end: Endpoint, pkt: Packet) -> None:
             end.ts_ok = True
 
 
-def track(flow, pkt: Packet, d: int, analyze) -> None:
+def track(flow, pkt: Packet, d: int) -> None:
     """Apply one packet of `flow` sent in direction `d` (0: orig->resp)."""
     snd = flow.ends[d]
     rcv = flow.ends[1 - d]
@@ -287,12 +214,12 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
     pkt.dir = d
     ts = pkt.ts
     if f & SYN:
-        if snd.base is not None and pkt.seq != snd.base:
+        if snd.base >= 0 and pkt.seq != snd.base:
             # only a SYN-ACK gets here (a pure SYN with a new ISN made a new flow):
             # Wireshark re-bases this direction and flags the port reuse
             snd.base = snd.isn = pkt.seq
             pkt.add_anomaly("reused_ports", flow.id)
-        elif snd.base is not None and not f & ACK:
+        elif snd.base >= 0 and not f & ACK:
             snd.nextseq = snd.maxseqtobeacked      # the same SYN again: back to the last contiguous point
         if f & ACK and snd.synack_frame is None:
             snd.synack_frame = pkt.frame
@@ -304,12 +231,12 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
                 _syn_options(snd, pkt)
             if f & ACK and flow.syn_ack_rtt is None and rcv.syn_ts is not None:
                 flow.syn_ack_rtt = ts - rcv.syn_ts
-        if snd.base is None:
+        if snd.base < 0:
             snd.base = pkt.seq
-    elif snd.base is None:
+    elif snd.base < 0:
         snd.base = (pkt.seq - 1) & M
     if f & ACK:
-        if rcv.base is None:
+        if rcv.base < 0:
             rcv.base = (pkt.ack_raw - 1) & M
         pkt.rack = (pkt.ack_raw - rcv.base) & M
     pkt.rseq = (pkt.seq - snd.base) & M
@@ -329,8 +256,9 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
         if flow.rst_dir is None:
             flow.rst_dir = d
 
-    ends = flow.ends
-    before = (ends[0].state, ends[1].state)
+    e0 = flow.ends[0]
+    e1 = flow.ends[1]
+    before = (e0.state, e1.state)
     if f & (SYN | FIN | RST) or snd.state is not _EST or rcv.state is not _EST:
         # (an ACK or data between two ESTABLISHED ends changes neither: the common case skips this)
         problem = transition(snd, rcv, pkt)
@@ -342,18 +270,18 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
     if f & ACK:
         a = pkt.ack_raw
         ma = snd.max_ack
-        if ma is None or 0 < ((a - ma) & M) < 0x80000000:
+        if ma < 0 or 0 < ((a - ma) & M) < 0x80000000:
             snd.max_ack = a
         if not rcv.syn_acked and rcv.isn is not None and seq_gt(a, rcv.isn) and not f & RST:
             rcv.syn_acked = True
-            if snd.syn_acked and flow.irtt is None and flow.ends[0].syn_ts is not None:
+            if snd.syn_acked and flow.irtt is None and e0.syn_ts is not None:
                 # both SYNs acknowledged: the handshake is complete. Its RTT counts from the SYN
                 # that was answered (the last one), as Wireshark's iRTT does.
-                flow.irtt = ts - (flow.ts_mru_syn if flow.ts_mru_syn is not None else flow.ends[0].syn_ts)
-    pkt.orig_state = ends[0].state
-    pkt.resp_state = ends[1].state
+                flow.irtt = ts - (flow.ts_mru_syn if flow.ts_mru_syn is not None else e0.syn_ts)
+    pkt.orig_state = e0.state
+    pkt.resp_state = e1.state
 
-    analyze(flow, pkt, snd, rcv, before)
+    check_packet(flow, pkt, snd, rcv, before)
     zeek_update(flow, pkt, d)
     if f & SYN:
         # window scaling as Wireshark settles it (docs/reference/tshark-tcp-analysis.md, section 4)
@@ -409,7 +337,7 @@ def track(flow, pkt: Packet, d: int, analyze) -> None:
             i = 0
         rcv.seg_head = i
     if n:
-        if snd.nextseq is not None and rcv.max_ack is not None:
+        if snd.nextseq >= 0 and rcv.max_ack >= 0:
             pkt.in_flight = (snd.nextseq - rcv.max_ack) & M    # as tshark's sequence-based count
         if not pkt.anomalies:
             q = snd.seg_times

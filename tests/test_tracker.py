@@ -29,8 +29,8 @@ from trace import (Trace, expect, flow_anomalies, listing, mss, notes, sack_ok, 
 
 from tcptrace_py import analyze  # noqa: E402
 from tcptrace_py.anomalies import SEVERITY  # noqa: E402
-from tcptrace_py.records import ACK, FIN, RST, SYN, Packet, State  # noqa: E402
-from tcptrace_py.tracker import Endpoint, transition  # noqa: E402
+from tcptrace_py.records import ACK, FIN, RST, SYN, Endpoint, Packet, State  # noqa: E402
+from tcptrace_py.tracker import transition  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLES = os.path.join(HERE, "..", "sample_pcaps")
@@ -1006,8 +1006,8 @@ def test_any_segment_sequence_never_raises(isn_c, isn_s, segs):
 def test_window_scale_and_mss_options_of_the_wrong_length_are_ignored():
     """A SYN whose window-scale option is 4 bytes long (and MSS 3) is not a negotiation: the
     options are malformed and the endpoint keeps no shift or MSS (found by the fuzz test)."""
-    from tcptrace_py.records import Packet
-    from tcptrace_py.tracker import Endpoint, _syn_options
+    from tcptrace_py.records import Endpoint, Packet
+    from tcptrace_py.tracker import _syn_options
     end = Endpoint(State.CLOSED)
     pkt = Packet(1, 0.0, b"\x01\x02\x03\x04", b"\x01\x02\x03\x05", 1000, 80, 7, 0, SYN, 512, 0, 28,
                  b"\x03\x04\x07\x00\x02\x03\x05\x00", 1, 64, False, False)

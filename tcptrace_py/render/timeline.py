@@ -81,7 +81,10 @@ def notable_options(raw: bytes) -> bool:
 
 def options_text(p, flow) -> str:
     """The packet's options as tcpdump prints them, SACK edges relative to the peer's base."""
-    return format_options(p.options, flow.ends[1 - p.dir].base) if p.options else ""
+    if not p.options:
+        return ""
+    base = flow.ends[1 - p.dir].base
+    return format_options(p.options, base if base >= 0 else None)
 
 
 def utc_text(ts: float) -> str:
