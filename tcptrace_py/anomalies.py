@@ -16,7 +16,8 @@ Anomaly ids are stable API (README, "Anomalies").
 """
 from __future__ import annotations
 
-from .records import ACK, FIN, RST, SYN, M, Anomaly, Endpoint, Packet, State, seq_ge, seq_gt
+from .records import ACK, FIN, RST, SYN, M, Anomaly, Endpoint, Packet, seq_ge, seq_gt
+from .records import States as S
 
 FAST_RETRANS_WINDOW = 0.020   # tshark: a retransmission within 20 ms of the dup ACKs
 OOO_DEFAULT = 0.003           # tshark: 3 ms when no handshake RTT is known
@@ -208,7 +209,7 @@ def check_packet(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint, before) -> Non
         sender_before = before[d]
         peer_before = before[1 - d]
         pkt.add_anomaly("rst", sender_before.value)
-        if peer_before is State.SYN_SENT and snd.isn is None:
+        if peer_before is S.SYN_SENT and snd.isn is None:
             pkt.add_anomaly("connection_refused")
     elif pkt.len:
         rst = snd.rst_frame if snd.rst_frame is not None else rcv.rst_frame

@@ -21,3 +21,9 @@ cdef class Decoder:
     cpdef bint _foreign(self, bytes src, bytes dst, long sport, long dport)
     @cython.locals(w=long, i=Py_ssize_t)
     cpdef bint _mine(self, long p)
+
+@cython.locals(i=Py_ssize_t, n=Py_ssize_t, kind=long, ln=long, v=Py_ssize_t, k=Py_ssize_t)
+cpdef list parse_options(bytes raw)
+cdef long _u16(bytes raw, Py_ssize_t p) except -1
+@cython.locals(v=cython.ulonglong)
+cdef long long _u32(bytes raw, Py_ssize_t p) except -1

@@ -509,29 +509,38 @@ def parse_options(raw: bytes) -> list[tuple]:
         if ln < 2 or i + ln > n:
             out.append(("malformed", raw[i:]))
             break
-        val = raw[i + 2:i + ln]
+        v = i + 2                 # the value: raw[v:i + ln]
         if kind == 2 and ln == 4:
-            out.append(("mss", _H(val)[0]))
+            out.append(("mss", _u16(raw, v)))
         elif kind == 3 and ln == 3:
-            out.append(("wscale", val[0]))
+            out.append(("wscale", raw[v]))
         elif kind == 4 and ln == 2:
             out.append(("sackOK", None))
         elif kind == 5 and (ln - 2) % 8 == 0:
-            out.append(("sack", [(_I(val, k)[0], _I(val, k + 4)[0]) for k in range(0, ln - 2, 8)]))
+            out.append(("sack", [(_u32(raw, k), _u32(raw, k + 4)) for k in range(v, i + ln, 8)]))
         elif kind == 8 and ln == 10:
-            out.append(("TS", (_I(val)[0], _I(val, 4)[0])))
+            out.append(("TS", (_u32(raw, v), _u32(raw, v + 4))))
         elif kind == 34:
-            out.append(("tfo", val.hex()))
-        elif kind in (253, 254) and ln >= 4 and val[:2] == b"\xf9\x89":
-            out.append(("tfo", val[2:].hex()))    # experimental TFO (RFC 7413 ExID 0xF989)
+            out.append(("tfo", raw[v:i + ln].hex()))
+        elif kind in (253, 254) and ln >= 4 and raw[v] == 0xF9 and raw[v + 1] == 0x89:
+            out.append(("tfo", raw[v + 2:i + ln].hex()))    # experimental TFO (RFC 7413 ExID 0xF989)
         elif kind == 30:
-            out.append(("mptcp", val.hex()))
+            out.append(("mptcp", raw[v:i + ln].hex()))
         elif kind in (2, 3, 4, 5, 8):
             out.append(("malformed", raw[i:i + ln]))   # MSS, window scale, SACK or TS of a wrong length
         else:
-            out.append((OPT_NAMES.get(kind, "opt-%d" % kind), val.hex()))
+            out.append((OPT_NAMES.get(kind, "opt-%d" % kind), raw[v:i + ln].hex()))
         i += ln
     return out
+
+
+def _u16(raw: bytes, p: int) -> int:
+    return raw[p] << 8 | raw[p + 1]
+
+
+def _u32(raw: bytes, p: int) -> int:
+    v = raw[p]            # (compiled, a 64-bit unsigned variable: the shift must not overflow)
+    return v << 24 | raw[p + 1] << 16 | raw[p + 2] << 8 | raw[p + 3]
 
 
 def option_value(raw: bytes, name: str):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from .decode import addr_str, format_options, parse_options
 from .records import ACK, FIN, RST, SYN, Packet, State
+from .records import States as S
 
 WHO = ("client", "server")
 # the sentence added to the note of a packet cut short by the snaplen (en, zh), and as a second part
@@ -203,7 +204,7 @@ class Explainer:
                                f"{port}, so the SYN is answered with RST",
                                f"{me}拒绝连接：端口 {port} 上没有程序在监听（accept），所以用 RST 回答 SYN"))
             else:
-                was = L(f" (it was {sb.value})", f"（之前处于 {sb.value}）") if sb is not State.UNKNOWN else ""
+                was = L(f" (it was {sb.value})", f"（之前处于 {sb.value}）") if sb is not S.UNKNOWN else ""
                 parts.append(L(f"{me} aborts the connection with RST{was}; both sides drop it at once, "
                                "without the FIN exchange and without TIME_WAIT",
                                f"{me}用 RST 异常终止连接{was}；双方立即丢弃连接，没有 FIN 挥手，也没有 TIME_WAIT"))
@@ -257,7 +258,7 @@ class Explainer:
             if pkt.len:
                 parts.append(L(f"the SYN-ACK carries {pkt.len} bytes of data", f"这个 SYN-ACK 携带了 {pkt.len} 字节数据"))
         else:
-            if pb is State.SYN_RECEIVED and pa is State.ESTABLISHED:
+            if pb is S.SYN_RECEIVED and pa is S.ESTABLISHED:
                 if d == 0:
                     parts.append(L(f"handshake 3/3: {me} acknowledges the {peer}'s SYN (ack {pkt.rack}); "
                                    "both sides are now ESTABLISHED",
@@ -289,7 +290,7 @@ class Explainer:
         if pkt.frame in self.close_steps:
             return None
         d = pkt.dir
-        if before[1 - d] is State.SYN_RECEIVED and (pkt.resp_state if d == 0 else pkt.orig_state) is State.ESTABLISHED:
+        if before[1 - d] is S.SYN_RECEIVED and (pkt.resp_state if d == 0 else pkt.orig_state) is S.ESTABLISHED:
             return None
         me = (WHO_ZH if self.zh else WHO)[d]
         if pkt.len:
@@ -311,28 +312,28 @@ class Explainer:
                  f"它还携带了{self.br(pkt.rseq, pkt.len)}；") if pkt.len else ""
         fin_at = (pkt.rseq + pkt.len) & 0xFFFFFFFF
         lbl = (f"{step}: " if not self.zh else f"{step}：") if step else ""
-        if sa is State.FIN_WAIT_1 and sb is not State.FIN_WAIT_1:
+        if sa is S.FIN_WAIT_1 and sb is not S.FIN_WAIT_1:
             return L(f"{lbl}{data}{me} is done sending and closes first (active close): FIN at seq {fin_at}, "
                      "which consumes one sequence number",
                      f"{lbl}{data}{me}数据发送完毕，先关闭（主动关闭）：FIN 的序列号 seq {fin_at}，FIN 消耗一个序列号")
-        if sb is State.FIN_WAIT_1 or (sa is sb and sa in (State.LAST_ACK, State.CLOSING, State.TIME_WAIT)):
+        if sb is S.FIN_WAIT_1 or (sa is sb and sa in (S.LAST_ACK, S.CLOSING, S.TIME_WAIT)):
             return L(f"{data}{me} sends its FIN again (retransmission): the {peer} has not acknowledged it yet",
                      f"{data}{me}重发 FIN（重传）：{peer}还没有确认它")
-        if sa is State.CLOSING and sb is State.CLOSE_WAIT:
+        if sa is S.CLOSING and sb is S.CLOSE_WAIT:
             return L(f"{lbl}{data}{me} sends its FIN before the {peer}'s FIN reached it: the two FINs cross "
                      "(simultaneous close); both sides go to CLOSING and wait for the ACK of their FIN",
                      f"{lbl}{data}{me}在{peer}的 FIN 到达之前发出了自己的 FIN：两个 FIN 在途中交叉（同时关闭）；"
                      "双方都进入 CLOSING，等待对方确认自己的 FIN")
-        if pb is State.FIN_WAIT_1 and pa is State.TIME_WAIT:
+        if pb is S.FIN_WAIT_1 and pa is S.TIME_WAIT:
             return L(f"{lbl}{data}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}) and sends its own FIN "
                      f"in the same segment (FIN+ACK combined), so the close takes three segments, not four",
                      f"{lbl}{data}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}），并在同一个报文段里发出自己的 FIN"
                      "（FIN 与 ACK 合并），所以这次挥手只用了三个报文段，而不是四个")
-        if sa is State.LAST_ACK:
+        if sa is S.LAST_ACK:
             return L(f"{lbl}{data}{me} is done sending too and sends its FIN (passive close); it waits in "
                      f"LAST_ACK for the {peer}'s ACK",
                      f"{lbl}{data}{me}也发送完毕，发出自己的 FIN（被动关闭）；进入 LAST_ACK 等待{peer}的 ACK")
-        if pa is State.CLOSING:
+        if pa is S.CLOSING:
             return L(f"{lbl}{data}{me}'s FIN crosses the {peer}'s FIN (simultaneous close): both sides are in "
                      "CLOSING until each FIN is acknowledged",
                      f"{lbl}{data}{me}的 FIN 与{peer}的 FIN 交叉（同时关闭）：双方都处于 CLOSING，直到各自的 FIN 被确认")
@@ -345,19 +346,19 @@ class Explainer:
         lbl = f"{step}: " if not self.zh else f"{step}："
         if on_data:
             lbl += L("its ACK field also closes: ", "它的确认号同时完成挥手：")
-        if pb is State.FIN_WAIT_1 and pa is State.FIN_WAIT_2:
+        if pb is S.FIN_WAIT_1 and pa is S.FIN_WAIT_2:
             return L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}{eq}); the "
                      f"connection is half-closed: the {me} may still send, the {peer} waits in FIN_WAIT_2",
                      f"{lbl}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}{eq}）；连接进入半关闭："
                      f"{me}仍可以发送数据，{peer}在 FIN_WAIT_2 中等待")
-        if pa is State.CLOSED and pb is State.LAST_ACK:
+        if pa is S.CLOSED and pb is S.LAST_ACK:
             tw = L(f"; {me} enters TIME_WAIT and will wait 2×MSL before forgetting the connection, so that a "
                    f"lost final ACK can be repeated and old segments die out",
                    f"；{me}进入 TIME_WAIT，要等待 2×MSL 才忘掉这个连接，这样最后的 ACK 丢了还能重发，"
-                   "网络中的旧报文段也会消失") if sa is State.TIME_WAIT else ""
+                   "网络中的旧报文段也会消失") if sa is S.TIME_WAIT else ""
             return L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}); the {peer} is CLOSED{tw}",
                      f"{lbl}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}）；{peer}进入 CLOSED{tw}")
-        if pb is State.CLOSING and pa is State.TIME_WAIT:
+        if pb is S.CLOSING and pa is S.TIME_WAIT:
             return L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}{eq}); the {peer} moves from "
                      "CLOSING to TIME_WAIT",
                      f"{lbl}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}{eq}）；{peer}从 CLOSING 进入 TIME_WAIT")

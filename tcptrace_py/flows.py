@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import heapq
 
-from .records import ACK, SYN, Anomaly, Endpoint, Packet, State
-from . import tracker   # (a module, not names: tracker's compiled form imports this module's Flow)
+from .records import ACK, CLOSED_STATES, SYN, Anomaly, Endpoint, Packet, State
 
 WELL_KNOWN = 1024
 PARTITIONS = 64
@@ -110,13 +109,13 @@ class Flow:
         o, r = self.ends
         if o.rst_frame is not None or r.rst_frame is not None:
             return False
-        return not (o.state in tracker.CLOSED_STATES and r.state in tracker.CLOSED_STATES)
+        return not (o.state in CLOSED_STATES and r.state in CLOSED_STATES)
 
     @property
     def closed(self) -> bool:
         o, r = self.ends
         return (o.rst_frame is not None or r.rst_frame is not None
-                or (o.state in tracker.CLOSED_STATES and r.state in tracker.CLOSED_STATES))
+                or (o.state in CLOSED_STATES and r.state in CLOSED_STATES))
 
 
 class FlowTable:

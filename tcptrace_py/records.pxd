@@ -21,6 +21,8 @@ cdef class Packet:
     cdef public long long win
     cdef public object orig_state, resp_state, ack_rtt, in_flight, anomalies, info
 
+cpdef str flag_letters(long flags)
+
 cpdef Packet new_packet(long long frame, double ts, object src, object dst, long sport, long dport,
                         long long seq, long long ack_raw, long flags, long win_raw, long length, long hdr_len,
                         object options, object ip_id, long ttl, bint cut, bint ipv6, long csum)

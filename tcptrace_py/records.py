@@ -27,9 +27,12 @@ def flag_letters(flags: int) -> str:
     """tcpdump's flag string without brackets: 0x12 -> 'S.'; no flags -> 'none'."""
     s = _FLAG_CACHE.get(flags)
     if s is None:
-        s = "".join(ch for bit, ch in _FLAG_LETTERS if flags & bit) or "none"
-        _FLAG_CACHE[flags] = s
+        s = _FLAG_CACHE[flags] = _spell_flags(flags)
     return s
+
+
+def _spell_flags(flags: int) -> str:
+    return "".join(ch for bit, ch in _FLAG_LETTERS if flags & bit) or "none"
 
 
 class State(str, enum.Enum):
@@ -50,6 +53,19 @@ class State(str, enum.Enum):
 
     def __str__(self) -> str:  # pragma: no cover - trivial
         return self.value
+
+
+class States:
+    """Every State member as a plain class attribute (the same objects). The per-packet code
+    reads `S.ESTABLISHED` from here: on an enum class (Python 3.11) each such read goes through
+    the enum type's __getattr__ hook, ten times slower."""
+
+
+for _m in State:
+    setattr(States, _m.name, _m)
+
+# an endpoint in one of these has closed its side for good
+CLOSED_STATES = (State.CLOSED, State.TIME_WAIT)
 
 
 class Endpoint:

@@ -3,6 +3,7 @@ cimport cython
 from tcptrace_py.records cimport Endpoint, Packet, seq_ge, seq_gt
 from tcptrace_py.anomalies cimport check_packet
 from tcptrace_py.zeek cimport update as zeek_update
+from tcptrace_py.decode cimport parse_options
 from tcptrace_py.flows cimport Flow
 
 cdef long long M
@@ -12,6 +13,7 @@ cpdef str sender_event(Packet pkt, Endpoint snd, Endpoint peer)
 cpdef object ack_event(Packet pkt, Endpoint rcv)
 @cython.locals(f=long)
 cpdef object transition(Endpoint sender, Endpoint receiver, Packet pkt)
+cpdef _syn_options(Endpoint end, Packet pkt)
 
 @cython.locals(snd=Endpoint, rcv=Endpoint, e0=Endpoint, e1=Endpoint, f=long, ts=double, n=long, changed=bint,
                i=cython.Py_ssize_t, nq=cython.Py_ssize_t, a=cython.longlong, ma=cython.longlong,

@@ -34,10 +34,11 @@ No clock is read and nothing is printed: time comes from packet timestamps.
 from __future__ import annotations
 
 from .anomalies import check_packet
-from .records import ACK, FIN, RST, SYN, M, Endpoint, Packet, State, seq_ge, seq_gt
+from .decode import parse_options
+from .records import ACK, FIN, RST, SYN, M, Endpoint, Packet, State, States, seq_ge, seq_gt
 from .zeek import update as zeek_update
 
-S = State
+S = States
 
 # sender events: "SYN", "SYNACK", "FIN", "FIN_CROSSING", "RST", "ACK" (anything else)
 SENDER: dict[tuple[State, str], State] = {}
@@ -123,7 +124,6 @@ RECEIVER.update({
     (S.CLOSED, "FIN"): S.CLOSED,
 })
 
-CLOSED_STATES = (S.CLOSED, S.TIME_WAIT)
 _EST = S.ESTABLISHED
 
 
@@ -193,7 +193,6 @@ _EVENT_WORDS = {"SYN": "a SYN", "SYNACK": "a SYN-ACK", "SYNACK_AGAIN": "a SYN-AC
 # --- the per-packet step -----------------------------------------------------------
 
 def _syn_options(end: Endpoint, pkt: Packet) -> None:
-    from .decode import parse_options  # options are decoded only on SYNs
     for name, val in parse_options(pkt.options):
         if name == "wscale":
             end.wscale = min(val, 14)

@@ -1,6 +1,6 @@
 # Compiled-core declarations for text.py (see setup.py): the timeline's per-packet lines, with C types.
 cimport cython
-from tcptrace_py.records cimport Packet
+from tcptrace_py.records cimport Packet, flag_letters
 from tcptrace_py.explain cimport Explainer
 from tcptrace_py.render.timeline cimport notable_options, options_text
 
