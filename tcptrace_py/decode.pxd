@@ -15,7 +15,7 @@ cdef class Decoder:
     @cython.locals(o=Py_ssize_t, t=Py_ssize_t, tot=Py_ssize_t, avail=Py_ssize_t, doff=Py_ssize_t,
                    end=Py_ssize_t, length=Py_ssize_t, sport=long, dport=long,
                    seq=cython.longlong, ack=cython.longlong,
-                   a=cython.ulonglong, b=cython.ulonglong)
+                   a=cython.ulonglong, b=cython.ulonglong, cp=cython.p_uchar)
     cpdef decode(self, long long frame, double ts, long lt, bytes buf, Py_ssize_t off, Py_ssize_t caplen,
                  Py_ssize_t wirelen)
     cpdef bint _foreign(self, bytes src, bytes dst, long sport, long dport)

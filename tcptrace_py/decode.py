@@ -198,7 +198,7 @@ class Decoder:
         self.load = [] if shard is None else [0] * shard[1]       # segments of each worker's partitions
 
     def decode(self, frame: int, ts: float, lt: int, buf: bytes, off: int, caplen: int, wirelen: int):
-        if lt == 1 and caplen >= 54:
+        if lt == 1 and caplen >= 54 and off + caplen <= len(buf):
             # Fast path: Ethernet, IPv4 without options, not a fragment, TCP, read byte by byte at
             # known offsets (compiled, these are plain C reads). Anything it does not accept
             # (including every malformed frame) goes the general way below.
@@ -221,8 +221,9 @@ class Decoder:
                                               ^ (b << 24 | buf[o + 17] << 16 | buf[o + 18] << 8 | buf[o + 19]),
                                               sport ^ dport)):
                             return OTHER
-                    src = buf[o + 12:o + 16]
-                    dst = buf[o + 16:o + 20]
+                    cp = buf      # (compiled, a pointer to its bytes: a slice of it is a plain copy)
+                    src = cp[o + 12:o + 16]
+                    dst = cp[o + 16:o + 20]
                     end = off + caplen
                     length = tot - 20 - doff
                     self.tcp += 1
@@ -233,7 +234,7 @@ class Decoder:
                         seq << 24 | buf[t + 5] << 16 | buf[t + 6] << 8 | buf[t + 7],
                         ack << 24 | buf[t + 9] << 16 | buf[t + 10] << 8 | buf[t + 11],
                         (buf[t + 12] & 1) << 8 | buf[t + 13], buf[t + 14] << 8 | buf[t + 15], length, doff,
-                        buf[t + 20:min(t + doff, end)] if doff > 20 else b"", buf[o + 4] << 8 | buf[o + 5],
+                        cp[t + 20:min(t + doff, end)] if doff > 20 else b"", buf[o + 4] << 8 | buf[o + 5],
                         buf[o + 8], t + doff + length > end, False, buf[t + 16] << 8 | buf[t + 17])
         return self._general(frame, ts, lt, buf, off, caplen, wirelen)
 

@@ -189,7 +189,6 @@ class Explainer:
         return self._note(pkt, before)
 
     def _note(self, pkt: Packet, before: tuple[State, State]) -> str:
-        L = self.L
         f = pkt.flags
         d = pkt.dir
         flow = self.flow
@@ -200,30 +199,30 @@ class Explainer:
         if f & RST:
             if "connection_refused" in an:
                 port = (flow.resp if d == 1 else flow.orig)[1]
-                parts.append(L(f"{me} refuses the connection: nothing accepts connections on port "
+                parts.append(self.L(f"{me} refuses the connection: nothing accepts connections on port "
                                f"{port}, so the SYN is answered with RST",
                                f"{me}拒绝连接：端口 {port} 上没有程序在监听（accept），所以用 RST 回答 SYN"))
             else:
-                was = L(f" (it was {sb.value})", f"（之前处于 {sb.value}）") if sb is not S.UNKNOWN else ""
-                parts.append(L(f"{me} aborts the connection with RST{was}; both sides drop it at once, "
+                was = self.L(f" (it was {sb.value})", f"（之前处于 {sb.value}）") if sb is not S.UNKNOWN else ""
+                parts.append(self.L(f"{me} aborts the connection with RST{was}; both sides drop it at once, "
                                "without the FIN exchange and without TIME_WAIT",
                                f"{me}用 RST 异常终止连接{was}；双方立即丢弃连接，没有 FIN 挥手，也没有 TIME_WAIT"))
             if pkt.len:
-                parts.append(L(f"the RST carries {pkt.len} bytes of data", f"这个 RST 还携带了 {pkt.len} 字节数据"))
+                parts.append(self.L(f"the RST carries {pkt.len} bytes of data", f"这个 RST 还携带了 {pkt.len} 字节数据"))
         elif f & SYN and not f & ACK:
             end = flow.ends[d]
             if _is_retrans(an) or (end.syn_frame is not None and end.syn_frame != pkt.frame):
                 first = end.syn_frame
                 dt = fmt_dt(pkt.ts - end.syn_ts)
-                parts.append(L(f"{me} sends its SYN again (first sent in frame {first}, "
+                parts.append(self.L(f"{me} sends its SYN again (first sent in frame {first}, "
                                f"{dt} earlier): no SYN-ACK arrived in time",
                                f"{me}重发 SYN（第一次在第 {first} 帧发出，{dt} 之前）：没有及时收到 SYN-ACK"))
             elif d == 1:
-                parts.append(L(f"{me} sends its own SYN (ISN {pkt.seq}) instead of a SYN-ACK: "
+                parts.append(self.L(f"{me} sends its own SYN (ISN {pkt.seq}) instead of a SYN-ACK: "
                                "both sides are opening at once (simultaneous open)",
                                f"{me}没有回 SYN-ACK，而是发出自己的 SYN（ISN {pkt.seq}）：双方同时打开连接"))
             else:
-                parts.append(L(f"handshake 1/3: {me} asks to open a connection, ISN {pkt.seq}; "
+                parts.append(self.L(f"handshake 1/3: {me} asks to open a connection, ISN {pkt.seq}; "
                                "the SYN consumes one sequence number, so the client's first data byte will be 1",
                                f"三次握手 1/3：{me}请求建立连接，初始序列号 ISN {pkt.seq}；"
                                "SYN 消耗一个序列号，所以客户端的第一个数据字节将是 1"))
@@ -234,41 +233,41 @@ class Explainer:
             end = flow.ends[d]
             peer_end = flow.ends[1 - d]
             if end.synack_frame is not None and end.synack_frame != pkt.frame:
-                parts.append(L(f"{me} repeats its SYN-ACK (first sent in frame {end.synack_frame}): "
+                parts.append(self.L(f"{me} repeats its SYN-ACK (first sent in frame {end.synack_frame}): "
                                f"the {peer}'s SYN or the final ACK went missing",
                                f"{me}重发 SYN-ACK（第一次在第 {end.synack_frame} 帧发出）：{peer}的 SYN 或第三次握手的 ACK 丢了"))
             else:
                 if peer_end.isn is not None:
-                    why = L(f"ack {pkt.rack} = {peer}'s ISN {peer_end.isn} + 1, "
+                    why = self.L(f"ack {pkt.rack} = {peer}'s ISN {peer_end.isn} + 1, "
                             "because the SYN consumed one sequence number",
                             f"确认号 ack {pkt.rack} = {peer}的 ISN {peer_end.isn} + 1，因为 SYN 消耗了一个序列号")
                 else:
-                    why = L(f"ack {pkt.rack}: the {peer}'s SYN itself was not captured",
+                    why = self.L(f"ack {pkt.rack}: the {peer}'s SYN itself was not captured",
                             f"确认号 ack {pkt.rack}：{peer}的 SYN 本身没有被抓到")
                 if d == 1:
-                    parts.append(L(f"handshake 2/3: {me} accepts, picks its own ISN {pkt.seq}, and acknowledges "
+                    parts.append(self.L(f"handshake 2/3: {me} accepts, picks its own ISN {pkt.seq}, and acknowledges "
                                    f"the {peer}'s SYN ({why})",
                                    f"三次握手 2/3：{me}同意建立连接，选出自己的初始序列号 ISN {pkt.seq}，"
                                    f"并确认{peer}的 SYN（{why}）"))
                 else:
-                    parts.append(L(f"simultaneous open: {me} accepts, picks its own ISN {pkt.seq}, and acknowledges "
+                    parts.append(self.L(f"simultaneous open: {me} accepts, picks its own ISN {pkt.seq}, and acknowledges "
                                    f"the {peer}'s SYN ({why})",
                                    f"同时打开：{me}同意建立连接，ISN {pkt.seq}，并确认{peer}的 SYN（{why}）"))
             parts.append(self._syn_opts(pkt))
             if pkt.len:
-                parts.append(L(f"the SYN-ACK carries {pkt.len} bytes of data", f"这个 SYN-ACK 携带了 {pkt.len} 字节数据"))
+                parts.append(self.L(f"the SYN-ACK carries {pkt.len} bytes of data", f"这个 SYN-ACK 携带了 {pkt.len} 字节数据"))
         else:
             if pb is S.SYN_RECEIVED and pa is S.ESTABLISHED:
                 if d == 0:
-                    parts.append(L(f"handshake 3/3: {me} acknowledges the {peer}'s SYN (ack {pkt.rack}); "
+                    parts.append(self.L(f"handshake 3/3: {me} acknowledges the {peer}'s SYN (ack {pkt.rack}); "
                                    "both sides are now ESTABLISHED",
                                    f"三次握手 3/3：{me}确认{peer}的 SYN（确认号 ack {pkt.rack}）；双方都进入 ESTABLISHED"))
                 else:
-                    parts.append(L(f"simultaneous open completes: {me} acknowledges the {peer}'s SYN "
+                    parts.append(self.L(f"simultaneous open completes: {me} acknowledges the {peer}'s SYN "
                                    f"(ack {pkt.rack}); both sides are now ESTABLISHED",
                                    f"同时打开完成：{me}确认{peer}的 SYN（确认号 ack {pkt.rack}）；双方都进入 ESTABLISHED"))
                 if pkt.len:
-                    parts.append(L(f"the same segment already carries data: {self.br(pkt.rseq, pkt.len)}",
+                    parts.append(self.L(f"the same segment already carries data: {self.br(pkt.rseq, pkt.len)}",
                                    f"同一个报文段已经携带数据：{self.br(pkt.rseq, pkt.len)}"))
             elif f & FIN:
                 parts.append(self._fin_note(pkt, step, me, peer, sb, sa, pb, pa))
@@ -282,7 +281,7 @@ class Explainer:
                 parts.append(self._ack_note(pkt, me, peer, an))
         if pkt.cut:
             parts.append(CUT[self.zh])
-        return self._join(p for p in parts if p)
+        return self._join([p for p in parts if p])
 
     def _plain_note(self, pkt: Packet, before) -> str | None:
         """The most common notes — data, or an ACK, with nothing else to say — written in one
@@ -307,62 +306,60 @@ class Explainer:
         return ("；" if self.zh else "; ").join(parts)
 
     def _fin_note(self, pkt, step, me, peer, sb, sa, pb, pa) -> str:
-        L = self.L
-        data = L(f"it also carries {self.br(pkt.rseq, pkt.len)}; ",
+        data = self.L(f"it also carries {self.br(pkt.rseq, pkt.len)}; ",
                  f"它还携带了{self.br(pkt.rseq, pkt.len)}；") if pkt.len else ""
         fin_at = (pkt.rseq + pkt.len) & 0xFFFFFFFF
         lbl = (f"{step}: " if not self.zh else f"{step}：") if step else ""
         if sa is S.FIN_WAIT_1 and sb is not S.FIN_WAIT_1:
-            return L(f"{lbl}{data}{me} is done sending and closes first (active close): FIN at seq {fin_at}, "
+            return self.L(f"{lbl}{data}{me} is done sending and closes first (active close): FIN at seq {fin_at}, "
                      "which consumes one sequence number",
                      f"{lbl}{data}{me}数据发送完毕，先关闭（主动关闭）：FIN 的序列号 seq {fin_at}，FIN 消耗一个序列号")
         if sb is S.FIN_WAIT_1 or (sa is sb and sa in (S.LAST_ACK, S.CLOSING, S.TIME_WAIT)):
-            return L(f"{data}{me} sends its FIN again (retransmission): the {peer} has not acknowledged it yet",
+            return self.L(f"{data}{me} sends its FIN again (retransmission): the {peer} has not acknowledged it yet",
                      f"{data}{me}重发 FIN（重传）：{peer}还没有确认它")
         if sa is S.CLOSING and sb is S.CLOSE_WAIT:
-            return L(f"{lbl}{data}{me} sends its FIN before the {peer}'s FIN reached it: the two FINs cross "
+            return self.L(f"{lbl}{data}{me} sends its FIN before the {peer}'s FIN reached it: the two FINs cross "
                      "(simultaneous close); both sides go to CLOSING and wait for the ACK of their FIN",
                      f"{lbl}{data}{me}在{peer}的 FIN 到达之前发出了自己的 FIN：两个 FIN 在途中交叉（同时关闭）；"
                      "双方都进入 CLOSING，等待对方确认自己的 FIN")
         if pb is S.FIN_WAIT_1 and pa is S.TIME_WAIT:
-            return L(f"{lbl}{data}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}) and sends its own FIN "
+            return self.L(f"{lbl}{data}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}) and sends its own FIN "
                      f"in the same segment (FIN+ACK combined), so the close takes three segments, not four",
                      f"{lbl}{data}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}），并在同一个报文段里发出自己的 FIN"
                      "（FIN 与 ACK 合并），所以这次挥手只用了三个报文段，而不是四个")
         if sa is S.LAST_ACK:
-            return L(f"{lbl}{data}{me} is done sending too and sends its FIN (passive close); it waits in "
+            return self.L(f"{lbl}{data}{me} is done sending too and sends its FIN (passive close); it waits in "
                      f"LAST_ACK for the {peer}'s ACK",
                      f"{lbl}{data}{me}也发送完毕，发出自己的 FIN（被动关闭）；进入 LAST_ACK 等待{peer}的 ACK")
         if pa is S.CLOSING:
-            return L(f"{lbl}{data}{me}'s FIN crosses the {peer}'s FIN (simultaneous close): both sides are in "
+            return self.L(f"{lbl}{data}{me}'s FIN crosses the {peer}'s FIN (simultaneous close): both sides are in "
                      "CLOSING until each FIN is acknowledged",
                      f"{lbl}{data}{me}的 FIN 与{peer}的 FIN 交叉（同时关闭）：双方都处于 CLOSING，直到各自的 FIN 被确认")
-        return L(f"{data}{me} sends FIN at seq {fin_at}", f"{data}{me}发出 FIN，序列号 seq {fin_at}")
+        return self.L(f"{data}{me} sends FIN at seq {fin_at}", f"{data}{me}发出 FIN，序列号 seq {fin_at}")
 
     def _close_ack_note(self, pkt, step, me, peer, sa, pb, pa, on_data: bool = False) -> str:
-        L = self.L
         fin = self.fin_rel[1 - pkt.dir]
-        eq = L(f" = FIN's seq {fin} + 1", f" = FIN 的序列号 {fin} + 1") if fin is not None else ""
+        eq = self.L(f" = FIN's seq {fin} + 1", f" = FIN 的序列号 {fin} + 1") if fin is not None else ""
         lbl = f"{step}: " if not self.zh else f"{step}："
         if on_data:
-            lbl += L("its ACK field also closes: ", "它的确认号同时完成挥手：")
+            lbl += self.L("its ACK field also closes: ", "它的确认号同时完成挥手：")
         if pb is S.FIN_WAIT_1 and pa is S.FIN_WAIT_2:
-            return L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}{eq}); the "
+            return self.L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}{eq}); the "
                      f"connection is half-closed: the {me} may still send, the {peer} waits in FIN_WAIT_2",
                      f"{lbl}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}{eq}）；连接进入半关闭："
                      f"{me}仍可以发送数据，{peer}在 FIN_WAIT_2 中等待")
         if pa is S.CLOSED and pb is S.LAST_ACK:
-            tw = L(f"; {me} enters TIME_WAIT and will wait 2×MSL before forgetting the connection, so that a "
+            tw = self.L(f"; {me} enters TIME_WAIT and will wait 2×MSL before forgetting the connection, so that a "
                    f"lost final ACK can be repeated and old segments die out",
                    f"；{me}进入 TIME_WAIT，要等待 2×MSL 才忘掉这个连接，这样最后的 ACK 丢了还能重发，"
                    "网络中的旧报文段也会消失") if sa is S.TIME_WAIT else ""
-            return L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}); the {peer} is CLOSED{tw}",
+            return self.L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}); the {peer} is CLOSED{tw}",
                      f"{lbl}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}）；{peer}进入 CLOSED{tw}")
         if pb is S.CLOSING and pa is S.TIME_WAIT:
-            return L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}{eq}); the {peer} moves from "
+            return self.L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack}{eq}); the {peer} moves from "
                      "CLOSING to TIME_WAIT",
                      f"{lbl}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}{eq}）；{peer}从 CLOSING 进入 TIME_WAIT")
-        return L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack})",
+        return self.L(f"{lbl}{me} acknowledges the {peer}'s FIN (ack {pkt.rack})",
                  f"{lbl}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}）")
 
     def _data_note(self, pkt, me, an) -> str:
@@ -376,21 +373,20 @@ class Explainer:
         return self._sends(me, pkt.rseq, pkt.len)
 
     def _ack_note(self, pkt, me, peer, an) -> str:
-        L = self.L
         for k in ("duplicate_ack", "zero_window_probe", "keep_alive", "keep_alive_ack", "zero_window_probe_ack",
                   "window_update"):
             if k in an:
                 return self.anomaly_message(pkt, k, an[k])
         if pkt.rack is None:
-            return L(f"{me} sends a segment without the ACK flag", f"{me}发出一个没有 ACK 标志的报文段")
+            return self.L(f"{me} sends a segment without the ACK flag", f"{me}发出一个没有 ACK 标志的报文段")
         if "zero_window" in an:
             return self.anomaly_message(pkt, "zero_window", None)
         fin = self.fin_rel[1 - pkt.dir]
         if fin is not None and pkt.rack == (fin + 1) & 0xFFFFFFFF:
-            return L(f"{me} acknowledges the {peer}'s FIN again (ack {pkt.rack} = FIN's seq {fin} + 1)",
+            return self.L(f"{me} acknowledges the {peer}'s FIN again (ack {pkt.rack} = FIN's seq {fin} + 1)",
                      f"{me}再次确认{peer}的 FIN（确认号 ack {pkt.rack} = FIN 的序列号 {fin} + 1）")
         if pkt.rack <= 1:
-            return L(f"{me} acknowledges nothing new (ack {pkt.rack})", f"{me}没有确认新的数据（确认号 ack {pkt.rack}）")
+            return self.L(f"{me} acknowledges nothing new (ack {pkt.rack})", f"{me}没有确认新的数据（确认号 ack {pkt.rack}）")
         return self._acks(me, pkt.rack)
 
     def _sends(self, me: str, rseq: int, n: int) -> str:
@@ -408,119 +404,118 @@ class Explainer:
 
     # -- anomalies ----------------------------------------------------------------------
     def anomaly_message(self, pkt: Packet, kind: str, detail) -> str:
-        L = self.L
         me = self.who(pkt.dir)
         peer = self.who(1 - pkt.dir)
         if pkt.len:
             rng = self.br(pkt.rseq, pkt.len)
         elif pkt.flags & SYN:
-            rng = L("its SYN", "它的 SYN")
+            rng = self.L("its SYN", "它的 SYN")
         elif pkt.flags & FIN:
-            rng = L("its FIN", "它的 FIN")
+            rng = self.L("its FIN", "它的 FIN")
         else:
-            rng = L("nothing", "空报文段")
+            rng = self.L("nothing", "空报文段")
         if kind in ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order"):
             first, dt = detail[:2] if isinstance(detail, tuple) else (None, None)
             if first and len(detail) > 2:      # the frame that first carried these very bytes
-                since = L(f", first sent in frame {first}, {fmt_dt(dt)} earlier",
+                since = self.L(f", first sent in frame {first}, {fmt_dt(dt)} earlier",
                           f"，第一次在第 {first} 帧发出，{fmt_dt(dt)}之前")
             else:
-                since = L(f", {fmt_dt(dt)} after the highest segment so far (frame {first})",
+                since = self.L(f", {fmt_dt(dt)} after the highest segment so far (frame {first})",
                           f"，距目前最高的报文段（第 {first} 帧）{fmt_dt(dt)}") if first else ""
             why = ""
             info = pkt.info
             if isinstance(info, tuple) and info[0] == "maybe_duplicate":
-                why = L(f"; it is identical to frame {info[1]}, and with no IP ID or timestamp that changes, "
+                why = self.L(f"; it is identical to frame {info[1]}, and with no IP ID or timestamp that changes, "
                         "a copy made by the network cannot be told from a resend",
                         f"；它与第 {info[1]} 帧完全相同，又没有会变化的 IP ID 或时间戳，无法区分是网络复制的副本还是重发")
             elif isinstance(info, tuple) and info[0] == "resent_not_reordered":
-                why = L("; tshark calls it out-of-order, but the capture saw these bytes before, so the sender "
+                why = self.L("; tshark calls it out-of-order, but the capture saw these bytes before, so the sender "
                         "sent them again (a capture taken at the sender)",
                         "；tshark 称之为乱序，但抓包之前已见过这些字节，所以是发送方又发了一次（在发送端抓的包）")
             elif info == "sack_hole":
-                why = L("; it fills the hole the receiver's SACK blocks reported", "；它填补了接收方 SACK 报告的空洞")
+                why = self.L("; it fills the hole the receiver's SACK blocks reported", "；它填补了接收方 SACK 报告的空洞")
             if kind == "retransmission":
-                cause = (L("the first copy or its ACK was probably lost (timeout, RTO)",
+                cause = (self.L("the first copy or its ACK was probably lost (timeout, RTO)",
                            "第一次发的包或它的 ACK 很可能丢了（超时重传，RTO）") if dt is None or dt >= 0.2 else
-                         L("sent again quickly, before any timer could expire (a tail-loss probe or a resend "
+                         self.L("sent again quickly, before any timer could expire (a tail-loss probe or a resend "
                            "the receiver asked for)", "很快就重发了，早于任何超时（尾部丢失探测，或接收方要求的重发）"))
-                return L(f"retransmission: {me} sends {rng} again{since}; {cause}{why}",
+                return self.L(f"retransmission: {me} sends {rng} again{since}; {cause}{why}",
                          f"重传：{me}再次发送{rng}{since}；{cause}{why}")
             if kind == "fast_retransmission":
-                return L(f"fast retransmission: {me} resends {rng} right after the {peer}'s duplicate ACKs "
+                return self.L(f"fast retransmission: {me} resends {rng} right after the {peer}'s duplicate ACKs "
                          f"asked for it{since}{why}",
                          f"快速重传：{peer}的重复 ACK 一再要求这段数据，{me}随即重发{rng}{since}{why}")
             if kind == "spurious_retransmission":
-                return L(f"spurious retransmission: {me} resends {rng}, which the {peer} had already "
+                return self.L(f"spurious retransmission: {me} resends {rng}, which the {peer} had already "
                          "acknowledged (the ACK was late or lost)",
                          f"伪重传：{me}重发{rng}，而{peer}早已确认过（ACK 来晚了或丢了）")
-            return L(f"out of order: {rng} arrive after higher sequence numbers{since}; "
+            return self.L(f"out of order: {rng} arrive after higher sequence numbers{since}; "
                      "reordered in the network, or a quick retransmission",
                      f"乱序：{rng}在更高的序列号之后才到{since}；网络中发生了重排，或是一次很快的重传")
         if kind == "lost_segment":
             lo, hi = detail if isinstance(detail, tuple) else (None, None)
             n = (hi - lo) & 0xFFFFFFFF if lo is not None else 0
-            return L(f"previous segment not captured: {n} bytes before this one are missing "
+            return self.L(f"previous segment not captured: {n} bytes before this one are missing "
                      "(lost in the network, or dropped by the capture)",
                      f"前一个报文段没有抓到：这个报文段之前缺了 {n} 字节（在网络中丢失，或被抓包丢掉）")
         if kind == "ack_lost_segment":
-            return L(f"{me} acknowledges data the capture never saw (captured only in part, or asymmetric routing)",
+            return self.L(f"{me} acknowledges data the capture never saw (captured only in part, or asymmetric routing)",
                      f"{me}确认了抓包中从未出现的数据（只抓到一部分，或来回路径不同）")
         if kind == "duplicate_ack":
             n, of = detail if isinstance(detail, tuple) else (None, None)
-            return L(f"duplicate ACK #{n} (of frame {of}): {me} still expects byte {pkt.rack}, "
+            return self.L(f"duplicate ACK #{n} (of frame {of}): {me} still expects byte {pkt.rack}, "
                      "so a segment is missing or out of order",
                      f"重复 ACK #{n}（重复第 {of} 帧）：{me}仍在等第 {pkt.rack} 字节，说明有报文段丢失或乱序")
         if kind == "zero_window":
-            return L(f"{me}'s receive window is 0: its buffer is full, so the {peer} must stop sending",
+            return self.L(f"{me}'s receive window is 0: its buffer is full, so the {peer} must stop sending",
                      f"{me}的接收窗口为 0：接收缓冲区满了，{peer}必须暂停发送")
         if kind == "zero_window_probe":
             if not pkt.len:
-                return L(f"zero-window probe: {me} asks whether the {peer}'s window has opened",
+                return self.L(f"zero-window probe: {me} asks whether the {peer}'s window has opened",
                          f"零窗口探测：{me}询问{peer}的窗口是否已经打开")
-            return L(f"zero-window probe: {me} sends one byte to ask whether the {peer}'s window has opened",
+            return self.L(f"zero-window probe: {me} sends one byte to ask whether the {peer}'s window has opened",
                      f"零窗口探测：{me}发送一个字节，询问{peer}的窗口是否已经打开")
         if kind == "zero_window_probe_ack":
-            return L(f"{me} answers the zero-window probe: its window is still 0",
+            return self.L(f"{me} answers the zero-window probe: its window is still 0",
                      f"{me}回应零窗口探测：窗口仍为 0")
         if kind == "window_update":
-            return L(f"window update: {me}'s receive window changes to {pkt.win}, nothing else new",
+            return self.L(f"window update: {me}'s receive window changes to {pkt.win}, nothing else new",
                      f"窗口更新：{me}的接收窗口变为 {pkt.win}，没有其他新内容")
         if kind == "window_full":
-            return L(f"this segment fills the {peer}'s receive window completely",
+            return self.L(f"this segment fills the {peer}'s receive window completely",
                      f"这个报文段正好填满{peer}的接收窗口")
         if kind == "keep_alive":
-            return L(f"keep-alive: {me} probes whether the {peer} is still there (one byte before what it has acknowledged)",
+            return self.L(f"keep-alive: {me} probes whether the {peer} is still there (one byte before what it has acknowledged)",
                      f"保活（keep-alive）：{me}探测{peer}是否还在（序列号比已确认的位置少一）")
         if kind == "keep_alive_ack":
-            return L(f"{me} answers the keep-alive", f"{me}回应保活探测")
+            return self.L(f"{me} answers the keep-alive", f"{me}回应保活探测")
         if kind == "reused_ports":
-            return L(f"the same addresses and ports were used by connection {detail} before: a new connection starts",
+            return self.L(f"the same addresses and ports were used by connection {detail} before: a new connection starts",
                      f"相同的地址和端口之前被连接 {detail} 使用过：这是一个新连接")
         if kind == "time_wait_reuse":
             old, dt = detail
-            return L(f"a new SYN on the same addresses and ports only {fmt_dt(dt)} after connection {old} closed "
+            return self.L(f"a new SYN on the same addresses and ports only {fmt_dt(dt)} after connection {old} closed "
                      "(within 2×MSL, while the old one may still be in TIME_WAIT)",
                      f"连接 {old} 关闭后仅 {fmt_dt(dt)}，相同地址和端口上又来了新的 SYN"
                      "（在 2×MSL 之内，旧连接可能还在 TIME_WAIT）")
         if kind == "rst":
-            return L(f"{me} reset the connection (in state {detail})", f"{me}重置了连接（当时处于 {detail}）")
+            return self.L(f"{me} reset the connection (in state {detail})", f"{me}重置了连接（当时处于 {detail}）")
         if kind == "connection_refused":
-            return L(f"{me} refused the connection (RST answering a SYN)", f"{me}拒绝了连接（用 RST 回答 SYN）")
+            return self.L(f"{me} refused the connection (RST answering a SYN)", f"{me}拒绝了连接（用 RST 回答 SYN）")
         if kind == "syn_with_data":
-            return L(f"the SYN carries {detail} bytes of data without a TCP Fast Open cookie",
+            return self.L(f"the SYN carries {detail} bytes of data without a TCP Fast Open cookie",
                      f"SYN 携带了 {detail} 字节数据，却没有 TCP Fast Open cookie")
         if kind == "invalid_flags":
-            return L(f"invalid flag combination: {detail}", f"非法的标志位组合：{detail}")
+            return self.L(f"invalid flag combination: {detail}", f"非法的标志位组合：{detail}")
         if kind == "data_after_fin":
-            return L(f"{me} sends data beyond its own FIN (frame {detail})", f"{me}在自己的 FIN（第 {detail} 帧）之后还发送数据")
+            return self.L(f"{me} sends data beyond its own FIN (frame {detail})", f"{me}在自己的 FIN（第 {detail} 帧）之后还发送数据")
         if kind == "data_after_rst":
-            return L(f"{me} sends data after the connection was reset (RST in frame {detail})",
+            return self.L(f"{me} sends data after the connection was reset (RST in frame {detail})",
                      f"连接被重置（第 {detail} 帧的 RST）之后，{me}还在发送数据")
         if kind == "unexpected_segment":
-            return L(f"unexpected segment for the state machine: {detail}", f"状态机没有预料到的报文段：{detail}")
+            return self.L(f"unexpected segment for the state machine: {detail}", f"状态机没有预料到的报文段：{detail}")
         if kind == "duplicate":
-            return L(f"a second copy of frame {detail} (same IP ID and bytes): duplicated in the network, not resent by {me}",
+            return self.L(f"a second copy of frame {detail} (same IP ID and bytes): duplicated in the network, not resent by {me}",
                      f"第 {detail} 帧的第二份拷贝（IP ID 和内容相同）：是网络复制的，不是{me}重发的")
         return kind.replace("_", " ")
 

@@ -140,8 +140,13 @@ class Job:
         """(matched, fragment, violations, JUnit case) of a renumbered flow."""
         if not self.select.match(flow):
             return False, None, None, None
-        frag = None if past_limit else self.renderer.fragment(flow)
-        if frag is not None and self.encoding is not None:
+        if past_limit:
+            frag = None
+        elif self.encoding is not None and hasattr(self.renderer, "encoded"):
+            frag = self.renderer.encoded(flow, self.encoding, self.errors)
+        else:
+            frag = self.renderer.fragment(flow)
+        if frag is not None and self.encoding is not None and not isinstance(frag, bytes):
             if isinstance(frag, tuple):
                 frag = (frag[0].encode(self.encoding, self.errors),) + frag[1:]
             else:
@@ -158,13 +163,17 @@ class _Out:
     def __init__(self, out):
         self.text = out
         self.buf = out.buffer
+        self.pending = True        # text may wait in the text stream's buffer
 
     def write(self, s) -> None:
         if isinstance(s, bytes):
-            self.text.flush()
+            if self.pending:
+                self.text.flush()
+                self.pending = False
             self.buf.write(s)
         else:
             self.text.write(s)
+            self.pending = True
 
     def flush(self) -> None:
         self.text.flush()

@@ -20,19 +20,18 @@ FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, AE = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20,
 # tcpdump's letters, in tcpdump's print order (F S R P . U E W e).
 _FLAG_LETTERS = ((FIN, "F"), (SYN, "S"), (RST, "R"), (PSH, "P"), (ACK, "."),
                  (URG, "U"), (ECE, "E"), (CWR, "W"), (AE, "e"))
-_FLAG_CACHE: dict[int, str] = {}
-
-
-def flag_letters(flags: int) -> str:
-    """tcpdump's flag string without brackets: 0x12 -> 'S.'; no flags -> 'none'."""
-    s = _FLAG_CACHE.get(flags)
-    if s is None:
-        s = _FLAG_CACHE[flags] = _spell_flags(flags)
-    return s
 
 
 def _spell_flags(flags: int) -> str:
     return "".join(ch for bit, ch in _FLAG_LETTERS if flags & bit) or "none"
+
+
+_FLAG_TEXT = [_spell_flags(f) for f in range(512)]      # every value of the 9 flag bits
+
+
+def flag_letters(flags: int) -> str:
+    """tcpdump's flag string without brackets: 0x12 -> 'S.'; no flags -> 'none'."""
+    return _FLAG_TEXT[flags & 0x1FF]
 
 
 class State(str, enum.Enum):

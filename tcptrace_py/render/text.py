@@ -16,24 +16,48 @@ ARROW = ("C->S", "S->C")
 
 
 class TextRenderer(View):
+    """Writes to `out`. A connection's text goes to a text stream's byte buffer already
+    encoded (as the stream would encode it), line by line: joined first, one non-ASCII
+    character (a dash in "bytes 1–97") makes the whole text two bytes a character, and its
+    encoding several times slower."""
+
     def __init__(self, out, **view):
         super().__init__(**view)
         self.out = out
+        enc = getattr(out, "encoding", None)
+        self.encoding = (enc, out.errors) if enc and hasattr(out, "buffer") else None
+        self._text = True          # text may wait in the stream's own buffer: flush before bytes
 
     def _w(self, s: str) -> None:
         self.out.write(asciify(s) if self.ascii else s)
+        self._text = True
 
     def flow(self, flow) -> None:
         if self.take():
-            self.out.write(self.fragment(flow))
+            if self.encoding is not None:
+                if self._text:
+                    self.out.flush()
+                    self._text = False
+                self.out.buffer.write(self.encoded(flow, *self.encoding))
+            else:
+                self.out.write(self.fragment(flow))
 
     def put(self, text: str | None) -> None:
         """A --jobs worker's fragment, in its turn (None: the worker knew it was past --limit)."""
         if self.take():
             self.out.write(text)
+            self._text = True
 
     def fragment(self, flow) -> str:
         """The whole text of one connection (no state: a --jobs worker calls it)."""
+        return "".join(self.pieces(flow))
+
+    def encoded(self, flow, encoding: str, errors: str = "strict") -> bytes:
+        """`fragment(flow).encode(encoding, errors)`, encoded piece by piece."""
+        return b"".join([s.encode(encoding, errors) for s in self.pieces(flow)])
+
+    def pieces(self, flow) -> list[str]:
+        """The text of one connection, in pieces of whole lines."""
         out: list[str] = []
         w = out.append
         zh = self.lang == "zh"
@@ -47,8 +71,7 @@ class TextRenderer(View):
             if lessons:
                 w(("  讲解：\n" if zh else "  lessons:\n") + "".join(f"    - {t}\n" for t in lessons))
         w("\n")
-        text = "".join(out)
-        return asciify(text) if self.ascii else text
+        return [asciify(s) for s in out] if self.ascii else out
 
     def close(self, stats) -> None:
         w = self._w
