@@ -7,7 +7,8 @@ from tcptrace_py.render.timeline cimport notable_options, options_text
 cdef long SYN
 
 @cython.locals(ex=Explainer, p=Packet, i=Py_ssize_t, n=Py_ssize_t, prev=Py_ssize_t, k=Py_ssize_t,
-               zh=bint, t0=double, line=str, note=str, an=object, msgs=object, fr=str, t=str)
+               zh=bint, t0=double, note=str, an=object, msgs=object, fr=str, t=str, fl=str, sq=str, ak=str,
+               wl=str, st=str, a6=Py_ssize_t, a11=Py_ssize_t, states=tuple)
 cpdef packet_lines(list out, flow, first, last, str lang, bint notes, bint explain, bint asc)
 
 @cython.locals(x=double, us=cython.longlong)

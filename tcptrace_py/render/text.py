@@ -13,6 +13,7 @@ from .timeline import asciify, header_lines, lesson_lines, notable_options, opti
 from .view import View
 
 ARROW = ("C->S", "S->C")
+SPACES = tuple(" " * n for n in range(81))      # padding, without making a string each time
 
 
 class TextRenderer(View):
@@ -95,6 +96,8 @@ def packet_lines(out: list, flow, first, last, lang: str, notes: bool, explain: 
     t0 = flow.first_ts
     n = len(flow.packets)
     prev = -1
+    states = None               # the last packet's (orig, resp) states and their text
+    st = ""
     for i, p in enumerate(flow.packets):
         if first is not None and i >= first and (last is None or i < n - last):
             before = (p.orig_state, p.resp_state)
@@ -108,16 +111,25 @@ def packet_lines(out: list, flow, first, last, lang: str, notes: bool, explain: 
         msgs = [(kind, ex.anomaly_message(p, kind, v)) for kind, v in an.items()] if an else None
         note = ex.note(p, before)
         rack = p.rack
-        # what f"  #{frame:<6} {t:>11.6f}  ..." and f"{line:<76} ..." print, without the format
-        # machinery (three format calls cost more than the rest of the line)
-        fr = str(p.frame)
+        # what f"  #{frame:<6} {t:>11.6f}  ..." and f"{line:<76} ..." print, in one piece and
+        # without the format machinery (three format calls cost more than the rest of the line)
+        fr = f"{p.frame}"
         t = seconds6(p.ts - t0)
-        line = (f"  #{fr}{' ' * (6 - len(fr))} {' ' * (11 - len(t))}{t}  {ARROW[p.dir]}  "
-                f"[{flag_letters(p.flags)}]  seq "
-                + (f"{p.rseq}:{(p.rseq + p.len) & 0xFFFFFFFF}" if p.len else str(p.rseq))
-                + ("" if rack is None else f"  ack {rack}")
-                + f"  win {p.win}  len {p.len}")
-        w(f"{line}{' ' * (76 - len(line))} {p.orig_state._value_}/{p.resp_state._value_}\n")
+        fl = flag_letters(p.flags)
+        sq = f"{p.rseq}:{(p.rseq + p.len) & 0xFFFFFFFF}" if p.len else f"{p.rseq}"
+        ak = "" if rack is None else f"  ack {rack}"
+        wl = f"  win {p.win}  len {p.len}"
+        k = len(fr)
+        a6 = 6 - k if k < 6 else 0
+        k = len(t)
+        a11 = 11 - k if k < 11 else 0
+        # the width so far: "  #" frame pad " " pad time "  C->S  [" flags "]  seq " ...
+        k = 3 + len(fr) + a6 + 1 + a11 + len(t) + 9 + len(fl) + 7 + len(sq) + len(ak) + len(wl)
+        if states is None or p.orig_state is not states[0] or p.resp_state is not states[1]:
+            states = (p.orig_state, p.resp_state)
+            st = f"{p.orig_state._value_}/{p.resp_state._value_}"
+        w(f"  #{fr}{SPACES[a6]} {SPACES[a11]}{t}  {ARROW[p.dir]}  [{fl}]  seq {sq}{ak}{wl}"
+          f"{SPACES[76 - k] if k < 76 else ''} {st}\n")
         if p.flags & SYN or notable_options(p.options):
             text = options_text(p, flow)
             if text:
