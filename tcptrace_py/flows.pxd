@@ -4,6 +4,7 @@ from tcptrace_py.records cimport Packet
 
 cdef class Flow:
     cdef public object id, key, orig, resp
+    cdef public bint orig_low
     cdef public tuple ends
     cdef public list packets
     cdef public bint keep
@@ -19,6 +20,8 @@ cdef class Flow:
     cdef public object syn_ack_rtt, ack_rtt, first_fin_dir, rst_dir, ts_mru_syn, first_rtt, unsent_acks
 
 cdef long _NPART
+@cython.locals(v=cython.ulonglong)
+cpdef object endpoint_int(bytes addr, long port)
 @cython.locals(h=cython.ulonglong, k1=cython.ulonglong, k2=cython.ulonglong, m=cython.ulonglong)
 cpdef long mix(unsigned long long x, unsigned long long ports)
 
@@ -33,5 +36,5 @@ cdef class FlowTable:
     cdef public list _id_heap
     cdef public bint shard
 
-    @cython.locals(a=tuple, b=tuple, key=tuple, flow=Flow)
+    @cython.locals(flow=Flow, low=bint)
     cpdef tuple lookup(self, Packet pkt)

@@ -53,13 +53,29 @@ def mix(x: int, ports: int) -> int:
     return (h ^ (h >> 15) ^ (h >> 27)) % _NPART
 
 
+def endpoint_int(addr: bytes, port: int) -> int:
+    """An endpoint as one integer: its address, then its port in the low 16 bits."""
+    if len(addr) == 4:
+        v = addr[0]       # (compiled, a 64-bit unsigned variable: the shifts must not overflow)
+        return (v << 24 | addr[1] << 16 | addr[2] << 8 | addr[3]) << 16 | port
+    return int.from_bytes(addr, "big") << 16 | port
+
+
+# A 4-tuple's key in the table: the lower endpoint integer, then the higher one in the low
+# 160 bits (an IPv6 endpoint takes 144), and bit 320 set for IPv6 (so ::a.b.c.d and a.b.c.d
+# differ). One integer hashes and compares much faster than a tuple of tuples of bytes.
+_LOW = (1 << 160) - 1
+_V6 = 1 << 320
+
+
 def key_partition(key) -> int:
-    (a, pa), (b, pb) = key
-    return partition(int.from_bytes(a, "big"), int.from_bytes(b, "big"), pa ^ pb)
+    lo = (key >> 160) & _LOW
+    hi = key & _LOW
+    return partition(lo >> 16, hi >> 16, (lo ^ hi) & 0xFFFF)
 
 
 class Flow:
-    __slots__ = ("id", "key", "orig", "resp", "ends", "packets", "keep", "first_ts", "last_ts",
+    __slots__ = ("id", "key", "orig_low", "orig", "resp", "ends", "packets", "keep", "first_ts", "last_ts",
                  "first_frame", "last_frame", "oriented_by", "init_states", "anomalies", "irtt",
                  "close_ts", "zeek", "npkts", "reused_from", "ended", "counts", "syn_ack_rtt",
                  "ack_rtt", "first_fin_dir", "rst_dir", "ts_mru_syn", "first_rtt", "unsent_acks")
@@ -67,6 +83,7 @@ class Flow:
     def __init__(self, fid: int, key, pkt: Packet, keep: bool):
         self.id = fid
         self.key = key
+        self.orig_low = False     # the client is the key's lower endpoint (set by the table)
         f = pkt.flags
         src, dst = (pkt.src, pkt.sport), (pkt.dst, pkt.dport)
         if f & SYN and not f & ACK:
@@ -138,25 +155,31 @@ class FlowTable:
 
     def lookup(self, pkt: Packet) -> tuple[Flow, int]:
         """The flow a packet belongs to (made if new) and its direction: 0 orig->resp, 1 back."""
-        a, b = (pkt.src, pkt.sport), (pkt.dst, pkt.dport)
-        key = (a, b) if a <= b else (b, a)
+        ea = endpoint_int(pkt.src, pkt.sport)
+        eb = endpoint_int(pkt.dst, pkt.dport)
+        low = ea <= eb                       # the sender is the lower endpoint
+        key = ea << 160 | eb if low else eb << 160 | ea
+        if pkt.ipv6:
+            key |= _V6
         flow = self.table.get(key)
         if flow is not None:
-            d = 0 if a == flow.orig else 1
+            d = 0 if low == flow.orig_low else 1
             if pkt.flags & (SYN | ACK) == SYN and self._new_connection(flow, flow.ends[d], pkt):
-                flow = self._new(key, pkt)   # the old flow is in flow.reused_from
+                flow = self._new(key, pkt, low)   # the old flow is in flow.reused_from
                 return flow, 0
             return flow, d
-        flow = self._new(key, pkt)
-        return flow, 0 if a == flow.orig else 1
+        flow = self._new(key, pkt, low)
+        return flow, 0 if low == flow.orig_low else 1
 
     @staticmethod
     def _new_connection(flow: Flow, end: Endpoint, pkt: Packet) -> bool:
         """A SYN that opens a new connection on this 4-tuple (Wireshark's rule)."""
         return end.base >= 0 and pkt.seq != end.base
 
-    def _new(self, key, pkt: Packet) -> Flow:
+    def _new(self, key, pkt: Packet, low: bool) -> Flow:
         flow = Flow(pkt.frame if self.shard else self.next_id, key, pkt, self.keep)
+        # the client is the sender of this packet, or its receiver
+        flow.orig_low = low if flow.orig == (pkt.src, pkt.sport) else not low
         self.next_id += 1
         old = self.table.get(key)
         self.table[key] = flow

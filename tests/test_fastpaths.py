@@ -165,6 +165,37 @@ def test_shard_decode_gives_the_partition_answer():
     assert n > 100
 
 
+def test_flow_keys_tell_the_connections_apart():
+    """The flow table's integer keys: both directions of a 4-tuple find the same flow with the
+    right direction; IPv4 a.b.c.d and the IPv6 address ::a.b.c.d, other ports or other addresses
+    are other flows; and a key's partition is `flows.partition`'s answer for its 4-tuple."""
+    import ipaddress
+
+    from tcptrace_py.flows import FlowTable, key_partition, partition
+    from tcptrace_py.records import ACK, SYN, new_packet
+
+    def seg(frame, src, sport, dst, dport, flags=ACK):
+        a, b = ipaddress.ip_address(src).packed, ipaddress.ip_address(dst).packed
+        return new_packet(frame, float(frame), a, b, sport, dport, 1000, 2000, flags, 512, 0, 20,
+                          b"", None if len(a) == 16 else 7, 64, False, len(a) == 16, 0)
+
+    table = FlowTable()
+    tuples = [("10.0.0.1", 40000, "10.0.0.2", 80), ("10.0.0.2", 40000, "10.0.0.1", 80),
+              ("10.0.0.1", 40001, "10.0.0.2", 80), ("::a00:1", 40000, "::a00:2", 80),
+              ("fe80::1", 443, "fe80::2", 51000), ("255.255.255.255", 65535, "0.0.0.0", 0),
+              ("10.0.0.9", 5000, "10.0.0.9", 5000)]
+    flows = []
+    for i, (s, sp, d, dp) in enumerate(tuples):
+        flow, direction = table.lookup(seg(2 * i + 1, s, sp, d, dp, SYN))
+        assert direction == 0 and flow.orig == (ipaddress.ip_address(s).packed, sp)
+        back, bdir = table.lookup(seg(2 * i + 2, d, dp, s, sp))
+        assert back is flow and bdir == (0 if (s, sp) == (d, dp) else 1), (s, sp, d, dp)
+        a, b = ipaddress.ip_address(s).packed, ipaddress.ip_address(d).packed
+        assert key_partition(flow.key) == partition(int.from_bytes(a, "big"), int.from_bytes(b, "big"), sp ^ dp)
+        flows.append(flow)
+    assert len({id(f) for f in flows}) == len(tuples) == len(table.table)
+
+
 def test_options_of_the_wrong_length_are_malformed_not_typed():
     """MSS, window scale, SACK and timestamps of a wrong length are reported as malformed (their
     consumers expect the typed value), and parsing goes on after them."""
