@@ -392,7 +392,9 @@ class Explainer:
     def _sends(self, me: str, rseq: int, n: int) -> str:
         if self.zh:
             return f"{me}发送{byte_range(rseq, n, 'zh')}（{n} 字节）"
-        return f"{me} sends {byte_range(rseq, n)} ({n} bytes)"
+        if n == 1:
+            return f"{me} sends byte {rseq} (1 bytes)"
+        return f"{me} sends bytes {rseq}–{rseq + n - 1} ({n} bytes)"     # (byte_range, written in)
 
     def _acks(self, me: str, rack: int) -> str:
         k = rack - 1

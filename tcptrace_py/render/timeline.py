@@ -111,11 +111,16 @@ def header_lines(flow, lang: str = "en") -> list[str]:
 def verdict_lines(flow, lang: str = "en") -> list[str]:
     v = flow.ended
     o, r = flow.ends
-    ex = Explainer(flow, lang)
-    L = ex.L
+    zh = lang == "zh"
+
+    def L(en: str, zh_text: str) -> str:     # (Explainer.L, without making an Explainer)
+        return zh_text if zh else en
+
+    opened = describe_open(flow, lang)        # (each in the one language asked for)
+    ended = describe_end(flow, lang)
     lines = [
-        L(f"  opened: {describe_open(flow)}", f"  建立：{describe_open(flow, 'zh')}"),
-        L(f"  ended:  {describe_end(flow)}", f"  结束：{describe_end(flow, 'zh')}"),
+        L(f"  opened: {opened}", f"  建立：{opened}"),
+        L(f"  ended:  {ended}", f"  结束：{ended}"),
         L(f"  final state: client {o.state.value}, server {r.state.value}",
           f"  最终状态：客户端 {o.state.value}，服务端 {r.state.value}")
         + f"   (Zeek: {v.conn_state} {v.history})",
@@ -129,8 +134,9 @@ def verdict_lines(flow, lang: str = "en") -> list[str]:
             f"{k} ×{n}" for k, n in sorted(v.anomaly_counts.items())))
     else:
         lines.append(L("  anomalies: none", "  异常：无"))
+    ex = Explainer(flow, lang) if zh and flow.anomalies else None
     for a in flow.anomalies:
-        lines.append(f"    ! {a.kind}: {a.message if lang != 'zh' else ex.flow_anomaly_message(a)}")
+        lines.append(f"    ! {a.kind}: {a.message if ex is None else ex.flow_anomaly_message(a)}")
     return lines
 
 
