@@ -1,7 +1,7 @@
 # Compiled-core declarations for decode.py (see setup.py): the decoder's fast path reads the
 # frame's bytes as C integers.
 cimport cython
-from tcptrace_py.records cimport Packet, new_packet
+from tcptrace_py.records cimport Packet, be16, be32, new_packet
 from tcptrace_py.flows cimport mix
 
 cdef class Decoder:
@@ -24,6 +24,3 @@ cdef class Decoder:
 
 @cython.locals(i=Py_ssize_t, n=Py_ssize_t, kind=long, ln=long, v=Py_ssize_t, k=Py_ssize_t)
 cpdef list parse_options(bytes raw)
-cdef long _u16(bytes raw, Py_ssize_t p) except -1
-@cython.locals(v=cython.ulonglong)
-cdef long long _u32(bytes raw, Py_ssize_t p) except -1

@@ -27,7 +27,7 @@ import struct
 from socket import AF_INET, AF_INET6, inet_ntop
 
 from .flows import PARTITIONS, mix, partition
-from .records import SkipReport, new_packet
+from .records import SkipReport, be16, be32, new_packet
 
 OTHER = object()   # a TCP segment of another worker's connection (shard mode)
 
@@ -512,15 +512,15 @@ def parse_options(raw: bytes) -> list[tuple]:
             break
         v = i + 2                 # the value: raw[v:i + ln]
         if kind == 2 and ln == 4:
-            out.append(("mss", _u16(raw, v)))
+            out.append(("mss", be16(raw, v)))
         elif kind == 3 and ln == 3:
             out.append(("wscale", raw[v]))
         elif kind == 4 and ln == 2:
             out.append(("sackOK", None))
         elif kind == 5 and (ln - 2) % 8 == 0:
-            out.append(("sack", [(_u32(raw, k), _u32(raw, k + 4)) for k in range(v, i + ln, 8)]))
+            out.append(("sack", [(be32(raw, k), be32(raw, k + 4)) for k in range(v, i + ln, 8)]))
         elif kind == 8 and ln == 10:
-            out.append(("TS", (_u32(raw, v), _u32(raw, v + 4))))
+            out.append(("TS", (be32(raw, v), be32(raw, v + 4))))
         elif kind == 34:
             out.append(("tfo", raw[v:i + ln].hex()))
         elif kind in (253, 254) and ln >= 4 and raw[v] == 0xF9 and raw[v + 1] == 0x89:
@@ -533,15 +533,6 @@ def parse_options(raw: bytes) -> list[tuple]:
             out.append((OPT_NAMES.get(kind, "opt-%d" % kind), raw[v:i + ln].hex()))
         i += ln
     return out
-
-
-def _u16(raw: bytes, p: int) -> int:
-    return raw[p] << 8 | raw[p + 1]
-
-
-def _u32(raw: bytes, p: int) -> int:
-    v = raw[p]            # (compiled, a 64-bit unsigned variable: the shift must not overflow)
-    return v << 24 | raw[p + 1] << 16 | raw[p + 2] << 8 | raw[p + 3]
 
 
 def option_value(raw: bytes, name: str):

@@ -1,6 +1,6 @@
 # Compiled-core declarations for flows.py (see setup.py): the connection record and the table, with C types.
 cimport cython
-from tcptrace_py.records cimport Packet
+from tcptrace_py.records cimport Packet, be32
 
 cdef class Flow:
     cdef public object id, key, orig, resp
@@ -20,7 +20,6 @@ cdef class Flow:
     cdef public object syn_ack_rtt, ack_rtt, first_fin_dir, rst_dir, ts_mru_syn, first_rtt, unsent_acks
 
 cdef long _NPART
-@cython.locals(v=cython.ulonglong)
 cpdef object endpoint_int(bytes addr, long port)
 @cython.locals(h=cython.ulonglong, k1=cython.ulonglong, k2=cython.ulonglong, m=cython.ulonglong)
 cpdef long mix(unsigned long long x, unsigned long long ports)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import heapq
 
-from .records import ACK, CLOSED_STATES, SYN, Anomaly, Endpoint, Packet, State
+from .records import ACK, CLOSED_STATES, SYN, Anomaly, Endpoint, Packet, State, be32
 
 WELL_KNOWN = 1024
 PARTITIONS = 64
@@ -56,8 +56,7 @@ def mix(x: int, ports: int) -> int:
 def endpoint_int(addr: bytes, port: int) -> int:
     """An endpoint as one integer: its address, then its port in the low 16 bits."""
     if len(addr) == 4:
-        v = addr[0]       # (compiled, a 64-bit unsigned variable: the shifts must not overflow)
-        return (v << 24 | addr[1] << 16 | addr[2] << 8 | addr[3]) << 16 | port
+        return be32(addr, 0) << 16 | port
     return int.from_bytes(addr, "big") << 16 | port
 
 
@@ -80,10 +79,10 @@ class Flow:
                  "close_ts", "zeek", "npkts", "reused_from", "ended", "counts", "syn_ack_rtt",
                  "ack_rtt", "first_fin_dir", "rst_dir", "ts_mru_syn", "first_rtt", "unsent_acks")
 
-    def __init__(self, fid: int, key, pkt: Packet, keep: bool):
+    def __init__(self, fid: int, key, pkt: Packet, keep: bool, low: bool = False):
+        """`low`: the packet's sender is the key's lower endpoint."""
         self.id = fid
         self.key = key
-        self.orig_low = False     # the client is the key's lower endpoint (set by the table)
         f = pkt.flags
         src, dst = (pkt.src, pkt.sport), (pkt.dst, pkt.dport)
         if f & SYN and not f & ACK:
@@ -98,6 +97,9 @@ class Flow:
             else:
                 self.orig, self.resp, self.oriented_by = src, dst, "first"
             init = (State.UNKNOWN, State.UNKNOWN)
+        # the client is the lower endpoint (compared by value: in a connection of an endpoint with
+        # itself both are, and every segment goes from the client)
+        self.orig_low = low if self.orig == src else not low
         self.init_states = init
         self.ends = (Endpoint(init[0]), Endpoint(init[1]))
         self.packets: list[Packet] = []
@@ -177,9 +179,7 @@ class FlowTable:
         return end.base >= 0 and pkt.seq != end.base
 
     def _new(self, key, pkt: Packet, low: bool) -> Flow:
-        flow = Flow(pkt.frame if self.shard else self.next_id, key, pkt, self.keep)
-        # the client is the sender of this packet, or its receiver
-        flow.orig_low = low if flow.orig == (pkt.src, pkt.sport) else not low
+        flow = Flow(pkt.frame if self.shard else self.next_id, key, pkt, self.keep, low)
         self.next_id += 1
         old = self.table.get(key)
         self.table[key] = flow

@@ -61,6 +61,7 @@ from multiprocessing.connection import wait
 from .capture import CaptureReader
 from .pipeline import CREATED, FINAL, Analyzer, Stats
 from .records import CaptureError
+from .render.sink import ByteSink
 
 SYNC_FRAMES = 4096     # a worker reports its events (and reads its ids) every this many frames
 # A worker that has run ahead of the others keeps its finished flows until their ids come; past
@@ -154,30 +155,6 @@ class Job:
         found = self.policy.check(flow) if self.policy.active else []
         case = self.junit.case(flow, found) if self.junit is not None else None
         return True, frag, found, case
-
-
-class _Out:
-    """The parent's output while workers run: text goes through the text stream as usual,
-    fragments the workers encoded go to its byte buffer, in the same order."""
-
-    def __init__(self, out):
-        self.text = out
-        self.buf = out.buffer
-        self.pending = True        # text may wait in the text stream's buffer
-
-    def write(self, s) -> None:
-        if isinstance(s, bytes):
-            if self.pending:
-                self.text.flush()
-                self.pending = False
-            self.buf.write(s)
-        else:
-            self.text.write(s)
-            self.pending = True
-
-    def flush(self) -> None:
-        self.text.flush()
-        self.buf.flush()
 
 
 def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, outbox) -> None:
@@ -353,8 +330,10 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
     ctx = mp.get_context("fork")
     inboxes = [ctx.Queue() for _ in range(jobs)]                # parent -> worker k
     out = getattr(renderer, "out", None)
-    binary = out is not None and hasattr(out, "buffer") and getattr(out, "encoding", None)
-    job = Job(renderer, select, policy, junit, *((out.encoding, out.errors) if binary else ()))
+    # the parent's output while workers run: text as usual, the fragments the workers encoded
+    # straight to the byte buffer, in the same order
+    sink = ByteSink.of(out)
+    job = Job(renderer, select, policy, junit, *((sink.encoding, sink.errors) if sink is not None else ()))
     limit = getattr(renderer, "limit", None) if hasattr(renderer, "take") else None
     sys.stdout.flush()
     sys.stderr.flush()
@@ -376,8 +355,8 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
         send_end.close()
         procs.append(p)
         readers[recv_end] = k
-    if binary:
-        renderer.out = _Out(out)
+    if sink is not None:
+        renderer.out = sink
     merge = Merge(jobs)
     outputs: dict[int, tuple] = {}
     done: list[Stats | None] = [None] * jobs
@@ -452,7 +431,7 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
         finished = True
     finally:
         signal.signal(signal.SIGINT, old_handler)
-        if binary:
+        if sink is not None:
             renderer.out = out
         for p in procs:
             if finished:

@@ -57,6 +57,10 @@ cdef class Endpoint:
     cdef public object fin_ts, last_ipid
     cdef public bint ipid_varies
 
+cpdef long be16(bytes raw, Py_ssize_t p) except -1
+@cython.locals(v=cython.ulonglong)
+cpdef long long be32(bytes raw, Py_ssize_t p) except -1
+
 @cython.locals(d=cython.longlong)
 cpdef bint seq_gt(long long a, long long b)
 cpdef bint seq_ge(long long a, long long b)

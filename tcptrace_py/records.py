@@ -134,6 +134,17 @@ class Endpoint:
         self.ipid_varies = False
 
 
+def be16(raw: bytes, p: int) -> int:
+    """The big-endian 16-bit integer at raw[p]."""
+    return raw[p] << 8 | raw[p + 1]
+
+
+def be32(raw: bytes, p: int) -> int:
+    """The big-endian 32-bit integer at raw[p]."""
+    v = raw[p]            # (compiled, a 64-bit unsigned variable: the shift must not overflow)
+    return v << 24 | raw[p + 1] << 16 | raw[p + 2] << 8 | raw[p + 3]
+
+
 def seq_gt(a: int, b: int) -> bool:
     """Serial-number a > b (RFC 1982, modulo 2**32)."""
     d = (a - b) & 0xFFFFFFFF     # (M, written out: compiled, a C constant)

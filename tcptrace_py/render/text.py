@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..explain import Explainer
 from ..records import SYN, flag_letters
 from ..teach import lesson_lines as _lesson_text
+from .sink import ByteSink
 from .timeline import asciify, header_lines, lesson_lines, notable_options, options_text, verdict_lines
 from .view import View
 
@@ -24,22 +25,17 @@ class TextRenderer(View):
 
     def __init__(self, out, **view):
         super().__init__(**view)
-        self.out = out
-        enc = getattr(out, "encoding", None)
-        self.encoding = (enc, out.errors) if enc and hasattr(out, "buffer") else None
-        self._text = True          # text may wait in the stream's own buffer: flush before bytes
+        sink = ByteSink.of(out)
+        self.out = out if sink is None else sink
+        self.encoding = None if sink is None else (sink.encoding, sink.errors)
 
     def _w(self, s: str) -> None:
         self.out.write(asciify(s) if self.ascii else s)
-        self._text = True
 
     def flow(self, flow) -> None:
         if self.take():
             if self.encoding is not None:
-                if self._text:
-                    self.out.flush()
-                    self._text = False
-                self.out.buffer.write(self.encoded(flow, *self.encoding))
+                self.out.write(self.encoded(flow, *self.encoding))
             else:
                 self.out.write(self.fragment(flow))
 
@@ -47,7 +43,6 @@ class TextRenderer(View):
         """A --jobs worker's fragment, in its turn (None: the worker knew it was past --limit)."""
         if self.take():
             self.out.write(text)
-            self._text = True
 
     def fragment(self, flow) -> str:
         """The whole text of one connection (no state: a --jobs worker calls it)."""
