@@ -32,6 +32,17 @@ CHUNK = 1 << 20              # read size
 MAX_RECORD = 256 * 1024      # a captured length above this is not a real frame
 MAX_BLOCK = 16 * 1024 * 1024  # a pcapng block above this is corrupt
 
+# pcapng: the smallest total length of each block type that holds the fixed fields the reader
+# reads (12 bytes of type and both lengths, plus the body's fixed part); the one place a block's
+# length is checked against what is read from it.
+PCAPNG_BLOCKS = {
+    0x0A0D0D0A: ("section header", 28),         # byte-order magic, version, section length
+    1: ("interface description", 20),          # link type, reserved, snaplen
+    2: ("packet block", 32),                    # interface, drops, timestamp, captured and wire length
+    3: ("simple packet block", 16),             # wire length
+    6: ("enhanced packet block", 32),           # interface, timestamp, captured and wire length
+}
+
 PCAP_MAGIC = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),  # little-endian, microseconds
     b"\xa1\xb2\xc3\xd4": (">", 1e-6),
@@ -109,14 +120,18 @@ class CaptureReader:
     """Iterate over the frames of one capture. See the module docstring."""
 
     def __init__(self, path: str, stdin: BinaryIO | None = None):
-        self.path = path
+        self.path = display_path(path)    # as every message and output names it
         self.warnings: list[CaptureWarning] = []
         self.format = "?"
         self.linktypes: dict[int, int] = {}   # linktype -> frames seen
         self.size: int | None = None
         self.frames_read = 0
         self._src = self._open(path, stdin)
-        self._kind = self._sniff()
+        try:
+            self._kind = self._sniff()
+        except _Corrupt as exc:
+            self._src.close()
+            raise CaptureError(f"{self.path}: gzip-compressed, but {exc}", "not_capture") from None
 
     @property
     def offset(self) -> int:
@@ -126,10 +141,7 @@ class CaptureReader:
     def _sniff(self) -> str:
         """Decide the format from the first bytes, so a non-capture fails before any output."""
         src = self._src
-        try:
-            src.fill(24)
-        except _Corrupt as exc:
-            raise CaptureError(f"{self.path}: {exc}", "not_capture") from None
+        src.fill(24)
         head = src.buf[src.pos:src.pos + 4]
         if head in PCAP_MAGIC:
             if len(src.buf) - src.pos < 24:
@@ -154,6 +166,7 @@ class CaptureReader:
 
     # -- opening -----------------------------------------------------------------
     def _open(self, path: str, stdin: BinaryIO | None) -> _Source:
+        name = self.path
         if path == "-":
             raw = stdin if stdin is not None else sys.stdin.buffer
             close = False
@@ -161,13 +174,13 @@ class CaptureReader:
             try:
                 raw = open(path, "rb")
             except FileNotFoundError:
-                raise CaptureError(f"{path}: no such file", "missing") from None
+                raise CaptureError(f"{name}: no such file", "missing") from None
             except IsADirectoryError:
-                raise CaptureError(f"{path}: is a directory, not a capture file", "unreadable") from None
+                raise CaptureError(f"{name}: is a directory, not a capture file", "unreadable") from None
             except PermissionError:
-                raise CaptureError(f"{path}: permission denied", "unreadable") from None
+                raise CaptureError(f"{name}: permission denied", "unreadable") from None
             except OSError as exc:
-                raise CaptureError(f"{path}: cannot open ({exc.strerror or exc})", "unreadable") from None
+                raise CaptureError(f"{name}: cannot open ({exc.strerror or exc})", "unreadable") from None
             close = True
             try:
                 self.size = os.fstat(raw.fileno()).st_size
@@ -177,7 +190,7 @@ class CaptureReader:
         try:
             src.fill(4)
         except OSError as exc:
-            raise CaptureError(f"{path}: cannot read ({exc.strerror or exc})", "unreadable") from None
+            raise CaptureError(f"{name}: cannot read ({exc.strerror or exc})", "unreadable") from None
         if src.buf[:2] == b"\x1f\x8b":
             # gzip, detected by content: re-read through a decompressor.
             first = src.buf
@@ -187,7 +200,7 @@ class CaptureReader:
             try:
                 src.fill(4)
             except _Corrupt as exc:
-                raise CaptureError(f"{path}: gzip-compressed, but {exc}", "not_capture") from None
+                raise CaptureError(f"{name}: gzip-compressed, but {exc}", "not_capture") from None
             self.format = "gzip+"
         else:
             self.format = ""
@@ -281,6 +294,25 @@ class CaptureReader:
                 self._cut(src, "the pcapng block")
                 return
             buf, pos = src.buf, src.pos
+            if struct.unpack_from(endian + "I", buf, pos + blen - 4)[0] != blen:
+                self.warnings.append(CaptureWarning(
+                    "bad_block",
+                    f"pcapng block at byte offset {src.offset} says it is {blen} bytes long, but its "
+                    f"trailing length disagrees; the rest of the file was not read",
+                    frame=frame + 1, offset=src.offset))
+                return
+            kind = PCAPNG_BLOCKS.get(btype)
+            if kind is not None and blen < kind[1]:
+                if btype in (2, 3, 6):
+                    frame += 1
+                    self.frames_read = frame
+                self.warnings.append(CaptureWarning(
+                    "bad_block",
+                    f"pcapng {kind[0]} at byte offset {src.offset} is {blen} bytes, too short for its "
+                    f"fields ({kind[1]}); skipped",
+                    frame=frame + (0 if btype in (2, 3, 6) else 1), offset=src.offset))
+                src.pos = pos + blen
+                continue
             body = pos + 8
             if btype == 1:  # Interface Description Block
                 lt, _res, _snap = struct.unpack_from(endian + "HHI", buf, body)
@@ -416,15 +448,26 @@ class PcapRecords:
 
 
 def _options(buf: bytes, start: int, end: int, endian: str):
-    """Walk pcapng options (code, length, value padded to 4) between start and end."""
+    """Walk pcapng options (code, length, value padded to 4) between start and end; an option
+    whose value runs past `end` ends the walk (it is not read from the next block)."""
     p = start
     while p + 4 <= end:
         code, ln = struct.unpack_from(endian + "HH", buf, p)
-        if code == 0:
+        if code == 0 or p + 4 + ln > end:
             return
         val = buf[p + 4:p + 4 + ln]
         yield code, val
         p += 4 + ((ln + 3) & ~3)
+
+
+def display_path(path: str) -> str:
+    """The path as messages and outputs write it: bytes that are not UTF-8 (a file name from
+    the command line keeps them as surrogates) are shown as \\xNN, so any stream can take it."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class _Prefixed(io.RawIOBase):

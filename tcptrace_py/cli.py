@@ -140,9 +140,17 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
     gc.disable()
     try:
         if jobs > 1:
-            stats, violations = parallel.run(capture, jobs, az_args, renderer, select, policy, junit,
-                                             progress=bar.update if bar else None)
-            code = Exit.INTERRUPTED if stats.interrupted else Exit.OK
+            try:
+                stats, violations = parallel.run(capture, jobs, az_args, renderer, select, policy, junit,
+                                                 progress=bar.update if bar else None)
+                code = Exit.INTERRUPTED if stats.interrupted else Exit.OK
+            except parallel.WorkerError as exc:
+                # one process takes over from the parent's reader (not read yet), skipping the
+                # connections already written: the same output and exit code as one process
+                _err(f"warning: --jobs: {exc}; the analysis was finished in one process")
+                stats, violations, code = _analyse(reader, az_args, live, out, renderer, select, policy,
+                                                   junit, bar, skip=exc.written)
+                violations[:0] = exc.violations
         else:
             stats, violations, code = _analyse(reader, az_args, live, out, renderer, select, policy, junit, bar)
         if bar is not None:
@@ -182,14 +190,21 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
     sys.exit(code)
 
 
-def _analyse(reader, az_args, live, out, renderer, select, policy, junit, bar):
-    """One process: the analysis, each finished connection selected, rendered and checked."""
+def _analyse(reader, az_args, live, out, renderer, select, policy, junit, bar, skip=0):
+    """One process: the analysis, each finished connection selected, rendered and checked
+    (after the first `skip` selected ones, which --jobs workers had written already)."""
     az = Analyzer(ordered=not live, **az_args)
     violations = []
     code = Exit.OK
+    if skip:
+        select.matched = 0
+    passed = [0]
 
     def emit(flow):
         if not select(flow):
+            return
+        if passed[0] < skip:
+            passed[0] += 1
             return
         renderer.flow(flow)
         found = policy.check(flow) if policy.active else []

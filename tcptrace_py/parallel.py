@@ -75,7 +75,15 @@ def available() -> bool:
 
 
 class WorkerError(Exception):
-    """A worker failed: a bug of ours (the message names the worker's exception)."""
+    """A worker failed: a bug of ours (the message names the worker, the frame it had read to
+    and its exception). `written` is how many selected connections the parent had written by
+    then (and `violations` their policy findings): the one-process analysis that takes over
+    (cli) skips that many, so the output is the one a single process gives."""
+
+    def __init__(self, message: str, written: int = 0, violations: list | None = None):
+        super().__init__(message)
+        self.written = written
+        self.violations = violations or []
 
 
 # --- the worker's side -------------------------------------------------------------------------
@@ -162,6 +170,7 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, outbox) -
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent tells us to stop
     sys.stdout = open(os.devnull, "w")                # never write the parent's output
     parent = os.getppid()
+    reader = None
     try:
         reader = CaptureReader(path)
         az = Analyzer(shard=(k, n), **az_args)
@@ -236,7 +245,9 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, outbox) -
     except CaptureError as exc:
         outbox.send(("error", k, "capture", str(exc), exc.code))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which reports it once
-        outbox.send(("error", k, "internal", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        at = f" at frame {reader.frames_read}" if reader is not None else ""
+        outbox.send(("error", k, "internal", f"worker {k} failed{at}: {type(exc).__name__}: {exc}",
+                     traceback.format_exc()))
     finally:
         outbox.close()
 
@@ -361,7 +372,7 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
     outputs: dict[int, tuple] = {}
     done: list[Stats | None] = [None] * jobs
     violations: list = []
-    state = {"limit_sent": False}
+    state = {"limit_sent": False, "written": 0}
 
     def take(msg) -> None:
         kind, k = msg[0], msg[1]
@@ -390,6 +401,7 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
             matched, frag, found, case = outputs.pop(fid)
             if not select.admit(matched):
                 continue
+            state["written"] += 1
             renderer.put(frag)
             violations.extend(found)
             if junit is not None:
@@ -424,11 +436,16 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
                     k = readers.pop(r)
                     if done[k] is None:
                         procs[k].join(timeout=1)
-                        raise WorkerError(f"worker {k} ended early (exit code {procs[k].exitcode})") from None
+                        past = merge.seen[k]
+                        at = ("" if past <= 0 else " after reading the whole capture" if past >= FINAL
+                              else f" after frame {past}")
+                        raise WorkerError(f"worker {k} ended early{at} (exit code {procs[k].exitcode})") from None
                     continue
                 take(msg)
             write_ready()
         finished = True
+    except WorkerError as exc:
+        raise WorkerError(str(exc), state["written"], violations) from None
     finally:
         signal.signal(signal.SIGINT, old_handler)
         if sink is not None:

@@ -29,8 +29,13 @@ CORPUS_PICKS = ["zeek/http-qinq-0.pcap", "zeek/nflog-http.pcap", "zeek/ipv6-http
 pytestmark = pytest.mark.skipif(not parallel.available(), reason="needs fork")
 
 
-def run(*args, cwd=ROOT):
-    p = subprocess.run([sys.executable, "-m", "tcptrace_py", *map(str, args)], cwd=cwd,
+def run(*args, cwd=ROOT, cpus=None):
+    """The CLI in a new process; `cpus` makes it see that many CPUs (--jobs is capped at the CPU
+    count, and three workers must be tested on a two-CPU machine too)."""
+    pre = [] if cpus is None else ["-c", f"import os, sys; os.cpu_count = lambda: {cpus}; "
+                                         "sys.argv[0] = 'tcpflow-explain'; "
+                                         "from tcptrace_py.cli import run; run()"]
+    p = subprocess.run([sys.executable, *(pre or ["-m", "tcptrace_py"]), *map(str, args)], cwd=cwd,
                        capture_output=True, timeout=300)
     return p.returncode, p.stdout, p.stderr
 
@@ -40,7 +45,7 @@ def same(capture, *args, jobs=(2, 3)):
     ref = run(*args, "--jobs", "1", capture)
     assert ref[0] in (0, 1, 4), ref[2].decode()
     for j in jobs:
-        got = run(*args, "--jobs", j, capture)
+        got = run(*args, "--jobs", j, capture, cpus=max(j, os.cpu_count() or 1))
         assert got[0] == ref[0], (j, got[2].decode())
         assert got[1] == ref[1], f"--jobs {j} stdout differs for {capture} {args}"
         assert got[2] == ref[2], (j, got[2].decode(), ref[2].decode())
@@ -343,3 +348,39 @@ def test_a_worker_that_dies_is_reported_not_waited_on(busy, tmp_path):
     with pytest.raises(parallel.WorkerError, match="worker 0 ended early"):
         parallel.run(str(big), 2, dict(keep_packets=True, grace=10.0, idle=3600.0), _Dies(),
                      Selection.build(), Policy())
+
+
+@pytest.mark.parametrize("args", [("--format", "jsonl"), ("--format", "json"),
+                                  ("--format", "text", "--limit", "5"),
+                                  ("--summary", "--format", "text", "--fail-on", "rst", "--head", "300")],
+                         ids=lambda a: " ".join(a))
+@pytest.mark.parametrize("after", [0, 40])
+def test_a_failing_worker_hands_over_to_one_process(busy, args, after, monkeypatch, tmp_path):
+    """Worker 1 fails after rendering `after` connections: the parent says so in one line, then one
+    process finishes the analysis, skipping what was written — the output, JUnit report and exit
+    code are those of one process."""
+    from click.testing import CliRunner
+    import multiprocessing
+    from tcptrace_py.cli import main
+    real = parallel.Job.render
+    seen = [0]
+
+    def render(self, flow, past_limit):
+        if multiprocessing.current_process().name.endswith("worker 1"):
+            seen[0] += 1
+            if seen[0] > after:
+                raise RuntimeError("renderer failed")
+        return real(self, flow, past_limit)
+
+    ref = CliRunner().invoke(main, [*args, "--junit", str(tmp_path / "one.xml"), str(busy)])
+    monkeypatch.setattr(parallel.Job, "render", render)
+    got = CliRunner().invoke(main, [*args, "--jobs", "2", "--junit", str(tmp_path / "two.xml"), str(busy)])
+    assert got.exit_code == ref.exit_code, got.stderr
+    assert got.stdout_bytes == ref.stdout_bytes
+    lines = got.stderr.splitlines()
+    assert lines[0].startswith("tcpflow-explain: warning: --jobs: worker 1 failed at frame ")
+    assert "RuntimeError: renderer failed; the analysis was finished in one process" in lines[0]
+    assert lines[1:] == ref.stderr.splitlines()
+    import re
+    stamp = re.compile(rb' timestamp="[^"]*"')       # the wall clock at writing
+    assert stamp.sub(b"", (tmp_path / "two.xml").read_bytes()) == stamp.sub(b"", (tmp_path / "one.xml").read_bytes())

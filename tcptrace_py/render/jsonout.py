@@ -24,6 +24,23 @@ DIRS = ("orig", "resp")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
+def typed_line(kind: str, d: dict) -> str:
+    """One JSON Lines record: `{"type": kind, ...d}` and its newline (the one formatter of the
+    records after the packets: an empty `d` gives `{"type":kind}`, never a dangling comma)."""
+    return _dumps({"type": kind, **d}) + "\n"
+
+
+def with_raw_key(obj_text: str, key: str, raw: str) -> str:
+    """`obj_text` (an encoded JSON object) with `key` added last, its value `raw` (already JSON)."""
+    sep = "," if obj_text != "{}" else ""
+    return f'{obj_text[:-1]}{sep}"{key}":{raw}}}'
+
+
+def new_totals() -> dict:
+    """The totals of no connection: every key present, so an empty capture has the same shape."""
+    return {"flows": 0, "packets": 0, "anomalies": {}, "conn_states": {}}
+
+
 def endpoint(ep) -> dict:
     return {"ip": addr_str(ep[0]), "port": ep[1]}
 
@@ -198,7 +215,7 @@ class JsonWriter:
         self.out = out
         self.n = 0
         self.with_packets = with_packets
-        self.totals: dict[str, int] = {}
+        self.totals = new_totals()
         self.verdict = None
         out.write('{"schema":%s,"flows":[' % _dumps(SCHEMA))
 
@@ -210,7 +227,7 @@ class JsonWriter:
         d = flow_dict(flow, with_packets=False)
         text = _dumps(d)
         if self.with_packets:      # "packets" is the last key of a flow
-            text = text[:-1] + ',"packets":[' + ",".join(packet_json(flow)) + "]}"
+            text = with_raw_key(text, "packets", "[" + ",".join(packet_json(flow)) + "]")
         return text, totals_of(d)
 
     def put(self, frag: tuple[str, tuple]) -> None:
@@ -233,7 +250,7 @@ class JsonlWriter:
     def __init__(self, out, with_packets: bool = True):
         self.out = out
         self.with_packets = with_packets
-        self.totals: dict[str, int] = {}
+        self.totals = new_totals()
         self.verdict = None
 
     def policy(self, violations) -> None:
@@ -245,8 +262,7 @@ class JsonlWriter:
             head = '{"type":"packet","flow":%d,' % flow.id
             lines = packet_json(flow, True, head)
         d = flow_dict(flow, with_packets=False)
-        lines.append('{"type":"flow",' + _dumps(d)[1:])
-        lines.append("")
+        lines.append(typed_line("flow", d))
         return "\n".join(lines), totals_of(d)
 
     def put(self, frag: tuple[str, tuple]) -> None:
@@ -259,10 +275,10 @@ class JsonlWriter:
         self.put(self.fragment(flow))
 
     def close(self, stats) -> None:
-        self.out.write('{"type":"capture",%s\n' % _dumps(capture_dict(stats))[1:])
-        self.out.write('{"type":"totals",%s\n' % _dumps(self.totals)[1:])
+        self.out.write(typed_line("capture", capture_dict(stats)))
+        self.out.write(typed_line("totals", self.totals))
         if self.verdict is not None:
-            self.out.write('{"type":"policy",%s\n' % _dumps(self.verdict)[1:])
+            self.out.write(typed_line("policy", self.verdict))
 
 
 def totals_of(d: dict) -> tuple:
@@ -272,10 +288,10 @@ def totals_of(d: dict) -> tuple:
 
 def _add_totals(totals: dict, t: tuple) -> None:
     pkts, counts, state = t
-    totals["flows"] = totals.get("flows", 0) + 1
-    totals["packets"] = totals.get("packets", 0) + pkts
-    an = totals.setdefault("anomalies", {})
+    totals["flows"] += 1
+    totals["packets"] += pkts
+    an = totals["anomalies"]
     for k, n in counts.items():
         an[k] = an.get(k, 0) + n
-    cs = totals.setdefault("conn_states", {})
+    cs = totals["conn_states"]
     cs[state] = cs.get(state, 0) + 1

@@ -84,6 +84,10 @@ class MermaidRenderer(View):
     def close(self, stats) -> None:
         if self.hidden:
             self.out.write(f"\n%% {shown_line(self.shown, self.hidden, self.lang)}\n")
+        if not self.shown:
+            # a document with no diagram is not Mermaid: an empty one that says so
+            none = "没有 TCP 连接" if self.lang == "zh" else "No TCP connection to draw"
+            self.out.write(f"sequenceDiagram\n    title {escape(none)}\n")
         self.out.write(f"%% {capture_line(stats, self.lang)}\n")
 
 
@@ -165,7 +169,8 @@ def check(text: str) -> list[str]:
 
     and: every actor is a declared participant, declared before it is used; a
     text does not start with a wrap:/nowrap: directive; each diagram declares two
-    participants and has at least one message.
+    participants and has at least one message, but for the empty diagram (a title only) that
+    stands for a capture with no connection to draw.
     """
     problems: list[str] = []
     diagrams = 0
@@ -178,6 +183,8 @@ def check(text: str) -> list[str]:
         if in_diagram:
             if depth:
                 problems.append(f"line {n}: rect without end")
+            if not declared and not messages:
+                return                  # the empty diagram
             if len(declared) != 2:
                 problems.append(f"line {n}: a diagram declares {len(declared)} participants, not 2")
             if not messages:
