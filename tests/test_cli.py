@@ -22,6 +22,7 @@ SEED = SAMPLES / "seed-8090.pcap"
 
 sys.path.insert(0, str(ROOT / "tests"))
 from update_golden import FORMATS, render, samples  # noqa: E402
+from wellformed import assert_well_formed, mode_of  # noqa: E402
 
 
 def run(*args, input=None):
@@ -34,6 +35,7 @@ def run(*args, input=None):
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_golden(sample, fmt):
     expected = (GOLDEN / f"{sample.name}.{fmt}").read_text(encoding="utf-8")
+    assert_well_formed("json" if fmt == "json" else "text", expected)
     assert render(sample, fmt) == expected, (
         f"output of {sample.name} ({fmt}) changed; if on purpose: python tests/update_golden.py")
 
@@ -132,8 +134,12 @@ def test_stdin_and_gzip_by_content(tmp_path):
 # --- bad input: one line on stderr, a documented exit code, never a traceback --------
 
 def _cli(args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "tcptrace_py", *args], capture_output=True,
-                          input=stdin, cwd=ROOT, timeout=60)
+    """The CLI in a new process; whatever it writes on stdout must be well formed for its mode."""
+    p = subprocess.run([sys.executable, "-m", "tcptrace_py", *args], capture_output=True,
+                       input=stdin, cwd=ROOT, timeout=60)
+    if p.stdout:
+        assert_well_formed(mode_of(args), p.stdout)
+    return p
 
 
 def _one_line_error(p):
@@ -209,6 +215,68 @@ def test_pcapng_bad_block_length(tmp_path):
     assert p.returncode == Exit.PARTIAL
     assert "bad length" in _one_line_error(p)
     json.loads(p.stdout)  # still a complete JSON document
+
+
+def _pcapng_blocks(data: bytes) -> list[tuple[int, int]]:
+    """(offset, length) of each block of a little-endian pcapng."""
+    out, off = [], 0
+    while off + 8 <= len(data):
+        n = struct.unpack_from("<I", data, off + 4)[0]
+        out.append((off, n))
+        off += n
+    return out
+
+
+@pytest.mark.parametrize("btype,blen,what", [
+    (6, 12, "enhanced packet block"), (6, 28, "enhanced packet block"), (2, 16, "packet block"),
+    (3, 12, "simple packet block"), (1, 16, "interface description")])
+def test_pcapng_block_too_short_for_its_fields_is_skipped(tmp_path, btype, blen, what):
+    """A block whose length is consistent (both copies agree) but too short for the fixed fields
+    of its type is skipped with one warning; the blocks after it are still read."""
+    data = (SAMPLES / "multi.pcapng").read_bytes()
+    blocks = _pcapng_blocks(data)
+    packets = [(o, n) for o, n in blocks if struct.unpack_from("<I", data, o)[0] == 6]
+    off = packets[3][0]
+    short = struct.pack("<II", btype, blen) + bytes(blen - 12) + struct.pack("<I", blen)
+    bad = tmp_path / "short.pcapng"
+    bad.write_bytes(data[:off] + short + data[off:])
+    p = _cli(["--format", "json", str(bad)])
+    assert p.returncode == Exit.PARTIAL
+    err = _one_line_error(p)
+    assert err.count("\n") == 1 and f"pcapng {what} at byte offset {off} is {blen} bytes" in err
+    good = json.loads(_cli(["--format", "json", str(SAMPLES / "multi.pcapng")]).stdout)
+    doc = json.loads(p.stdout)
+    n_good = sum(len(f["packets"]) for f in good["flows"])
+    n_bad = sum(len(f["packets"]) for f in doc["flows"])
+    assert n_bad == n_good            # every real packet, before and after the short block
+
+
+def test_pcapng_trailing_length_that_disagrees_stops_reading(tmp_path):
+    data = bytearray((SAMPLES / "multi.pcapng").read_bytes())
+    off, n = _pcapng_blocks(bytes(data))[6]
+    struct.pack_into("<I", data, off + n - 4, n + 4)
+    bad = tmp_path / "trailer.pcapng"
+    bad.write_bytes(bytes(data))
+    p = _cli(["--format", "jsonl", str(bad)])
+    assert p.returncode == Exit.PARTIAL
+    assert f"pcapng block at byte offset {off} says it is {n} bytes long, but its trailing length " \
+           "disagrees" in _one_line_error(p)
+
+
+def test_pcapng_option_past_its_block_is_not_read_from_the_next(tmp_path):
+    """An if_tsresol option whose length runs past the interface block ends the option walk: the
+    interface keeps microseconds, the times are those of the good file."""
+    data = bytearray((SAMPLES / "multi.pcapng").read_bytes())
+    off, n = next((o, m) for o, m in _pcapng_blocks(bytes(data)) if struct.unpack_from("<I", data, o)[0] == 1)
+    # the first option of the IDB: code 9 (if_tsresol) with a length far past the block end
+    struct.pack_into("<HH", data, off + 16, 9, 200)
+    bad = tmp_path / "opt.pcapng"
+    bad.write_bytes(bytes(data))
+    p = _cli(["--format", "json", str(bad)])
+    assert p.returncode == Exit.OK and p.stderr == b"", p.stderr
+    good = json.loads(_cli(["--format", "json", str(SAMPLES / "multi.pcapng")]).stdout)
+    times = [[pk["ts"] for pk in f["packets"]] for f in json.loads(p.stdout)["flows"]]
+    assert times == [[pk["ts"] for pk in f["packets"]] for f in good["flows"]]
 
 
 def test_truncated_gzip(tmp_path):
