@@ -68,7 +68,7 @@ def _err(msg: str) -> None:
               help="Exit 1 when a handshake takes longer (200ms, 1.5s).")
 @click.option("--require", "require", multiple=True, metavar="RULE[,RULE…]",
               help="Exit 1 unless every connection meets these: handshake, graceful-close, closed, no-anomalies.")
-@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--policy", "policy_file", type=click.Path(), metavar="FILE",
               help="Read the rules above from a TOML file (options given on the command line add to it).")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
               help="Write a JUnit XML report: one test case per connection, failures with rule and frame.")

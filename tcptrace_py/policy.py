@@ -11,10 +11,16 @@ TOML form (every key optional)::
     max_retransmission_rate = "1%"           # per connection: retransmitted data segments / data segments
     max_handshake_rtt = "200ms"
     require = ["handshake", "graceful-close"]
+
+A file that cannot be used (unreadable, not UTF-8, not TOML, an unknown key, a value of
+the wrong type or an unknown rule) is a `PolicyError` naming the file, the key and what
+was expected: the CLI prints it as one line and exits 2.
 """
 from __future__ import annotations
 
 import ipaddress
+import json
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -87,7 +93,10 @@ class Policy:
 
     @classmethod
     def build(cls, fail_on=(), max_retransmission_rate=None, max_handshake_rtt=None, require=(),
-              base: "Policy | None" = None) -> "Policy":
+              base: "Policy | None" = None, names: dict[str, str] | None = None) -> "Policy":
+        """Add these rules to `base` (or a new policy). `names` says how a message names each
+        rule (the option by default: ``--fail-on``; a policy file says ``FILE: fail_on``)."""
+        name = {**OPTIONS, **(names or {})}
         p = base or cls()
         for item in _split(fail_on):
             if item in SEVERITIES:
@@ -96,15 +105,22 @@ class Policy:
             elif item in SEVERITY:
                 p.fail_on.add(item)
             else:
-                raise PolicyError(f"--fail-on: unknown anomaly or severity {item!r}")
+                raise PolicyError(f"{name['fail_on']}: unknown anomaly or severity {item!r}")
         for item in _split(require):
             if item not in REQUIREMENTS:
-                raise PolicyError(f"--require: unknown requirement {item!r} (one of {', '.join(REQUIREMENTS)})")
+                raise PolicyError(f"{name['require']}: unknown requirement {item!r} "
+                                  f"(one of {', '.join(REQUIREMENTS)})")
             p.require.add(item)
-        if max_retransmission_rate is not None:
-            p.max_retransmission_rate = parse_rate(max_retransmission_rate)
-        if max_handshake_rtt is not None:
-            p.max_handshake_rtt = parse_duration(max_handshake_rtt)
+        try:
+            if max_retransmission_rate is not None:
+                p.max_retransmission_rate = parse_rate(max_retransmission_rate)
+        except PolicyError as exc:
+            raise PolicyError(f"{name['max_retransmission_rate']}: {exc}") from None
+        try:
+            if max_handshake_rtt is not None:
+                p.max_handshake_rtt = parse_duration(max_handshake_rtt)
+        except PolicyError as exc:
+            raise PolicyError(f"{name['max_handshake_rtt']}: {exc}") from None
         return p
 
     @classmethod
@@ -115,17 +131,31 @@ class Policy:
             import tomli as tomllib
         try:
             with open(path, "rb") as f:
-                data = tomllib.load(f)
+                raw = f.read()
         except OSError as exc:
-            raise PolicyError(f"{path}: cannot read ({exc.strerror or exc})") from None
+            raise PolicyError(f"{path}: cannot read the policy file ({exc.strerror or exc})") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise PolicyError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); "
+                              f"a TOML policy file is UTF-8") from None
+        try:
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise PolicyError(f"{path}: not valid TOML ({exc})") from None
-        unknown = set(data) - {"fail_on", "max_retransmission_rate", "max_handshake_rtt", "require"}
+            raise PolicyError(f"{path}: not valid TOML: {' '.join(str(exc).split())}") from None
+        unknown = sorted(set(data) - set(FILE_KEYS))
         if unknown:
-            raise PolicyError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
-        as_list = lambda v: [v] if isinstance(v, str) else list(v or ())
-        return cls.build(as_list(data.get("fail_on")), data.get("max_retransmission_rate"),
-                         data.get("max_handshake_rtt"), as_list(data.get("require")))
+            raise PolicyError(f"{path}: unknown key(s) {', '.join(map(_key, unknown))} "
+                              f"(expected {_KEY_LIST}, at the top level)")
+        for key, value in data.items():
+            if not FILE_KEYS[key][0](value):
+                raise PolicyError(f"{path}: {key}: expected {FILE_KEYS[key][1]}, not {_toml_type(value)} "
+                                  f"{_short(value)}")
+        as_list = lambda v: [v] if isinstance(v, str) else list(v)
+        return cls.build(as_list(data.get("fail_on", [])), data.get("max_retransmission_rate"),
+                         data.get("max_handshake_rtt"), as_list(data.get("require", [])),
+                         names={k: f"{path}: {k}" for k in FILE_KEYS})
 
     def check(self, flow) -> list[Violation]:
         out: list[Violation] = []
@@ -168,6 +198,73 @@ class Policy:
         for x in out:
             x.endpoints = ep
         return out
+
+
+OPTIONS = {"fail_on": "--fail-on", "require": "--require",
+           "max_retransmission_rate": "--max-retransmission-rate", "max_handshake_rtt": "--max-handshake-rtt"}
+
+
+def _strings(v) -> bool:
+    return isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+
+
+def _amount(v) -> bool:
+    """A string for the parser, or a finite number >= 0 (TOML's booleans are not numbers here)."""
+    if isinstance(v, str):
+        return True
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+# each key of a policy file: (is the value of the right type, what it should be)
+FILE_KEYS = {
+    "fail_on": (_strings, 'a string or an array of strings: anomaly ids, or a severity '
+                          '("info", "warning", "error")'),
+    "max_retransmission_rate": (_amount, 'a rate: a string such as "1%", or a number >= 0 such as 0.01'),
+    "max_handshake_rtt": (_amount, 'a duration: a string such as "200ms", or a number of seconds >= 0'),
+    "require": (_strings, f"a string or an array of strings: {', '.join(REQUIREMENTS)}"),
+}
+_KEY_LIST = ", ".join(FILE_KEYS)
+
+
+def _toml_type(v) -> str:
+    """The TOML name of a value's type, with its article."""
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int):
+        return "an integer"
+    if isinstance(v, float):
+        return "a float"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, dict):
+        return "a table"
+    if isinstance(v, list):
+        inner = sorted({_toml_type(x) for x in v if not isinstance(x, str)})
+        return "an array" + (f" holding {' and '.join(inner)}" if inner else "")
+    return "a date or time"
+
+
+def _short(v) -> str:
+    """The value as TOML writes it, cut short."""
+    text = _toml(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _toml(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)     # a TOML basic string, escapes and all
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_key(k)} = {_toml(x)}" for k, x in v.items()) + "}"
+    return repr(v) if isinstance(v, float) else str(v)
+
+
+def _key(k: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted."""
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _toml(k)
 
 
 def endpoints(flow) -> str:

@@ -1,0 +1,81 @@
+"""The entry point as a process meets it: a reader that goes away, an output encoding that lacks
+characters, file names that are not UTF-8, policy files that cannot be used, more --jobs than
+CPUs. Each case ends with its documented exit code and at most one stderr line per problem."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_pcaps"
+SEED = SAMPLES / "seed-8090.pcap"
+RESET = SAMPLES / "reset-refused.pcap"
+FUZZ = ROOT / "tests" / "data" / "fuzz"
+XSD = ROOT / "tests" / "data" / "junit.xsd"
+
+
+def cli(*args, encoding: str | None = None, **kw) -> subprocess.CompletedProcess:
+    """tcpflow-explain as a process (arguments may be bytes: a file name that is not UTF-8)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TCPFLOW_EXPLAIN_DEBUG", "PYTHONIOENCODING")}
+    if encoding:
+        env["PYTHONIOENCODING"] = encoding
+    return subprocess.run([sys.executable, "-m", "tcptrace_py", *args], capture_output=True, cwd=ROOT,
+                          env=env, timeout=120, **kw)
+
+
+def stderr_lines(p) -> list[str]:
+    err = p.stderr.decode("utf-8")
+    assert "Traceback" not in err, err
+    return err.splitlines()
+
+
+# --- policy files: exit 2, one line naming the file, the key and what was expected -------------
+
+BAD_POLICIES = [
+    (b"fail_on = 5\n", "fail_on: expected a string or an array of strings", "not an integer 5"),
+    (b"require = {}\n", "require: expected a string or an array of strings", "not a table {}"),
+    (b"max_handshake_rtt = true\n", "max_handshake_rtt: expected a duration", "not a boolean true"),
+    (b"max_retransmission_rate = [1]\n", "max_retransmission_rate: expected a rate", "not an array"),
+    (b"max_retransmission_rate = -0.5\n", "max_retransmission_rate: expected a rate", "number >= 0"),
+    (b'fail_on = ["rst", 5]\n', "fail_on: expected", "not an array holding an integer"),
+    (b'fail_on = [["rst"]]\n', "fail_on: expected", "not an array holding an array"),
+    (b'fail_om = ["rst"]\n', "unknown key(s) fail_om", "expected fail_on, max_retransmission_rate"),
+    (b'[policy]\nfail_on = ["rst"]\n', "unknown key(s) policy", "at the top level"),
+    (b"[fail_on]\nrst = true\n", "fail_on: expected", "not a table"),
+    (b'fail_on = [rst]\n', "not valid TOML: Invalid value", "(at line 1, column 12)"),
+    (b'fail_on = "r\xffst"\n', "not UTF-8 text (byte 0xff on line 1)", "UTF-8"),
+    (b'require = ["tea"]\n', "require: unknown requirement 'tea'", "graceful-close"),
+    (b'max_handshake_rtt = "soon"\n', "max_handshake_rtt: not a duration: 'soon'", "200ms"),
+    (b'fail_on = [1, """a\nb"""]\n', "fail_on: expected", '"a\\nb"'),
+]
+
+
+@pytest.mark.parametrize("body,what,expected", BAD_POLICIES, ids=lambda x: x if isinstance(x, str) else None)
+def test_a_policy_file_that_cannot_be_used_is_a_usage_error(tmp_path, body, what, expected):
+    path = tmp_path / "ci.toml"
+    path.write_bytes(body)
+    p = cli("--policy", str(path), str(SEED))
+    assert p.returncode == 2 and p.stdout == b""
+    [line] = stderr_lines(p)
+    assert line.startswith(f"tcpflow-explain: {path}: {what}") and expected in line, line
+
+
+@pytest.mark.parametrize("name,what", [("8-policy-non-list.toml", "fail_on: expected"),
+                                       ("9-policy-not-utf8.toml", "not UTF-8 text")])
+def test_policy_files_found_by_fuzzing(name, what):
+    p = cli("--policy", str(FUZZ / name), str(SEED))
+    assert p.returncode == 2 and p.stdout == b""
+    [line] = stderr_lines(p)
+    assert f"{FUZZ / name}: {what}" in line
+
+
+def test_a_missing_or_unreadable_policy_file_is_a_usage_error(tmp_path):
+    for path, why in [(tmp_path / "none.toml", "No such file"), (tmp_path, "directory")]:
+        p = cli("--policy", str(path), str(SEED))
+        assert p.returncode == 2
+        [line] = stderr_lines(p)
+        assert line.startswith(f"tcpflow-explain: {path}: cannot read the policy file") and why in line
