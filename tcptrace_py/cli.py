@@ -127,9 +127,13 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
     keep = not summary or fmt in ("mermaid", "svg") or policy.active or junit is not None
     az_args = dict(keep_packets=keep, grace=grace, idle=idle_timeout or None)
     live = capture == "-"
-    jobs = jobs or os.cpu_count() or 1
+    cpus = os.cpu_count() or 1
+    jobs = jobs or cpus
     if jobs > 1 and (live or fmt not in PARALLEL_FORMATS):
         jobs = 1
+    if jobs > cpus:
+        _err(f"warning: --jobs {jobs} is more than the {cpus} CPU{'s' if cpus != 1 else ''}; using {cpus}")
+        jobs = cpus
     if jobs > 1:
         from . import parallel
         if not parallel.available():

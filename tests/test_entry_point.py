@@ -79,3 +79,29 @@ def test_a_missing_or_unreadable_policy_file_is_a_usage_error(tmp_path):
         assert p.returncode == 2
         [line] = stderr_lines(p)
         assert line.startswith(f"tcpflow-explain: {path}: cannot read the policy file") and why in line
+
+
+# --- --jobs beyond the CPUs ----------------------------------------------------------------------
+
+def test_jobs_are_capped_at_the_cpus():
+    cpus = os.cpu_count() or 1
+    if cpus >= 64:
+        pytest.skip("64 CPUs or more")
+    p = cli("--jobs", "64", "--format", "jsonl", str(SEED))
+    assert p.returncode == 0
+    plural = "s" if cpus != 1 else ""
+    assert stderr_lines(p) == [f"tcpflow-explain: warning: --jobs 64 is more than the {cpus} CPU{plural}; "
+                               f"using {cpus}"]
+    assert p.stdout == cli("--format", "jsonl", str(SEED)).stdout
+
+
+def test_a_huge_jobs_count_is_not_an_internal_error():
+    p = cli("--jobs", "99999999999", "--summary", str(SEED))
+    assert p.returncode == 0 and p.stdout
+    [line] = stderr_lines(p)
+    assert line.startswith("tcpflow-explain: warning: --jobs 99999999999 is more than the ")
+
+
+def test_no_jobs_warning_where_one_process_is_used():
+    p = cli("--jobs", "64", "--format", "rich", str(SEED))
+    assert (p.returncode, p.stderr) == (0, b"")
