@@ -4,6 +4,7 @@ CPUs. Each case ends with its documented exit code and at most one stderr line p
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,68 @@ def stderr_lines(p) -> list[str]:
     err = p.stderr.decode("utf-8")
     assert "Traceback" not in err, err
     return err.splitlines()
+
+
+# --- a capture with many connections: output far larger than a pipe's buffer ---------------
+
+def _frame(src, dst, sport, dport, seq, ack, flags, payload=b""):
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst) + tcp
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+
+
+def many_connections(n: int) -> bytes:
+    """A pcap of `n` short HTTP-like connections: handshake, 10 bytes, ACK, FIN both ways."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    c, s = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+    us = 0
+    for i in range(n):
+        p = 10000 + i
+        for seg in [(c, s, p, 80, 100, 0, 0x02), (s, c, 80, p, 500, 101, 0x12), (c, s, p, 80, 101, 501, 0x10),
+                    (c, s, p, 80, 101, 501, 0x18, b"x" * 10), (s, c, 80, p, 501, 111, 0x10),
+                    (c, s, p, 80, 111, 501, 0x11), (s, c, 80, p, 501, 112, 0x11), (c, s, p, 80, 112, 502, 0x10)]:
+            us += 1000
+            fr = _frame(*seg)
+            out.append(struct.pack("<IIII", 1_700_000_000 + us // 10**6, us % 10**6, len(fr), len(fr)) + fr)
+    return b"".join(out)
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("big") / "many.pcap"
+    path.write_bytes(many_connections(2000))
+    return path
+
+
+PIPED = [
+    ("--format", "rich", "--all"),
+    ("--format", "text", "--all"),
+    ("--format", "json"),
+    ("--format", "jsonl"),
+    ("--format", "mermaid", "--all"),
+    ("--format", "svg", "--all"),
+    ("--summary", "--format", "rich"),
+    ("--summary", "--format", "text"),
+    ("--ladder", "--format", "rich", "--all"),
+    ("--ladder", "--format", "text", "--all"),
+    ("--jobs", "2", "--format", "text", "--all"),
+    ("--jobs", "2", "--format", "jsonl"),
+]
+
+
+@pytest.mark.parametrize("args", PIPED, ids=" ".join)
+def test_a_reader_that_goes_away_ends_the_run_quietly(big, args):
+    p = subprocess.Popen([sys.executable, "-m", "tcptrace_py", *args, str(big)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        assert p.stdout.read(200)          # the reader takes a little, then goes away (| head -c 200)
+        p.stdout.close()
+        err = p.stderr.read()
+        code = p.wait(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert (code, err) == (0, b"")
 
 
 # --- policy files: exit 2, one line naming the file, the key and what was expected -------------

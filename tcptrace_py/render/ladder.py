@@ -26,6 +26,7 @@ from rich.text import Text
 
 from ..teach import lesson_lines
 from .conversation import NBSP, Arrow, Fold, build, wrap
+from .term import QuietConsole
 from .text import capture_line, shown_line, skipped_lines
 from .timeline import asciify
 from .view import View
@@ -51,7 +52,7 @@ class LadderRenderer(View):
         self.A = asciify if self.ascii else (lambda s: s)
         self.console = None
         if rich:
-            self.console = console or Console(file=out, highlight=False, emoji=False)
+            self.console = console or QuietConsole(file=out, highlight=False, emoji=False)
             self.width = width or self.console.width
         elif width:
             self.width = width

@@ -56,15 +56,16 @@ class SummaryRenderer:
     def close(self, stats) -> None:
         from .text import capture_line, skipped_lines
         if self.rich:
-            from rich.console import Console
             from rich.table import Table
             from rich.text import Text
+
+            from .term import QuietConsole
             t = Table(header_style="bold")
             for h in HEAD:
                 t.add_column(h, overflow="fold")
             for cells in self.rows:
                 t.add_row(*[Text(c, style="red" if i == 11 and c != "-" else "") for i, c in enumerate(cells)])
-            c = Console(highlight=False)
+            c = QuietConsole(highlight=False)
             c.print(t)
             c.print(Text(capture_line(stats), style="dim"))
             return

@@ -4,8 +4,12 @@ Text that comes from the capture (addresses, notes with numbers) is passed as
 `rich.text.Text`, never as markup, so brackets such as ``[S.]`` print as they are.
 Notes follow ``--lang``; with ``--explain`` each packet's lessons (`teach.py`)
 follow its note in a dimmer style, and the connection's lessons its verdict.
+Every rich console of the CLI is a `QuietConsole`: a reader that goes away
+(``| head``) is left to the CLI, which ends the run quietly with exit code 0.
 """
 from __future__ import annotations
+
+import errno
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -25,10 +29,19 @@ BAD = {"rst", "connection_refused", "retransmission", "fast_retransmission", "lo
        "data_after_rst", "data_after_fin", "out_of_order"}
 
 
+class QuietConsole(Console):
+    """A rich Console that reports a closed pipe as BrokenPipeError (rich's own handling exits
+    with code 1 before the CLI can say the run ended quietly)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
 class RichRenderer(View):
     def __init__(self, console: Console | None = None, **view):
         super().__init__(**view)
-        self.console = console or Console(highlight=False)
+        self.console = console or QuietConsole(highlight=False)
 
     def flow(self, flow) -> None:
         if not self.take():
