@@ -17,6 +17,7 @@ from .capture import CaptureReader
 from .pipeline import Analyzer
 from .policy import Policy, PolicyError, Selection
 from .records import CaptureError
+from .render.sink import prepare
 
 
 class Exit(enum.IntEnum):
@@ -32,8 +33,26 @@ class Exit(enum.IntEnum):
 FORMATS = ("auto", "rich", "text", "json", "jsonl", "mermaid", "svg")
 
 
+# control characters (a newline in a file name) written as \xNN, so a message stays one line
+_ONE_LINE = {c: f"\\x{c:02x}" for c in [*range(32), 127]}
+
+
 def _err(msg: str) -> None:
-    click.echo(f"tcpflow-explain: {msg}", err=True)
+    """One line on stderr (written with the fallback `_streams` gave stderr: it never fails)."""
+    err = sys.stderr
+    if err is not None:
+        err.write(f"tcpflow-explain: {msg.translate(_ONE_LINE)}\n")
+        err.flush()
+
+
+def _streams(fmt: str) -> bool:
+    """Set up stdout for format `fmt`, and stderr: any character they cannot encode is written
+    with a fallback (render.sink.prepare), never an error. Returns whether stdout can write the
+    typographic characters of the output; when not, the text formats are written as with --ascii."""
+    if sys.stdout is None:                      # started with stdout closed: nothing to show
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")
+    prepare(sys.stderr)
+    return prepare(sys.stdout, fmt)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -95,9 +114,10 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
          policy_file, junit_file, no_notes, ladder, ascii_only, unfold, lang, explain, grace, idle_timeout,
          jobs):
     """Explain every TCP connection in CAPTURE (pcap or pcapng, gzip or not; "-" reads standard input)."""
-    out = sys.stdout
     if fmt == "auto":
-        fmt = "rich" if out.isatty() else "text"
+        fmt = "rich" if sys.stdout is not None and sys.stdout.isatty() else "text"
+    typographic = _streams(fmt)
+    out = sys.stdout
     if show_all or limit == 0:
         limit = None
     try:
@@ -112,8 +132,8 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
     except CaptureError as exc:
         _err(str(exc))
         sys.exit(Exit.UNREADABLE)
-    view = dict(limit=limit, max_packets=max_packets or None, notes=not no_notes, ascii=ascii_only,
-                unfold=unfold, lang=lang, explain=explain)
+    view = dict(limit=limit, max_packets=max_packets or None, notes=not no_notes,
+                ascii=ascii_only or not typographic, unfold=unfold, lang=lang, explain=explain)
     if summary and fmt in ("rich", "text"):
         fmt = "summary-" + fmt
     elif ladder and fmt in ("rich", "text"):
@@ -243,7 +263,7 @@ def _renderer(fmt, out, view, with_packets=True):
         return JsonlWriter(out, with_packets=with_packets)
     if fmt in ("summary-rich", "summary-text"):
         from .render.summary import SummaryRenderer
-        return SummaryRenderer(out, rich=fmt == "summary-rich")
+        return SummaryRenderer(out, rich=fmt == "summary-rich", ascii=view["ascii"])
     if fmt in ("ladder-rich", "ladder-text"):
         from .render.ladder import LadderRenderer
         return LadderRenderer(out, rich=fmt == "ladder-rich", **view)

@@ -3,13 +3,17 @@ characters, file names that are not UTF-8, policy files that cannot be used, mor
 CPUs. Each case ends with its documented exit code and at most one stderr line per problem."""
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from tcptrace_py.render import mermaid
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_pcaps"
@@ -94,6 +98,152 @@ def test_a_reader_that_goes_away_ends_the_run_quietly(big, args):
         if p.poll() is None:
             p.kill()
     assert (code, err) == (0, b"")
+
+
+# --- any output encoding ---------------------------------------------------------------------
+
+MODES = {
+    "text": ("--format", "text"),
+    "rich": ("--format", "rich"),
+    "json": ("--format", "json"),
+    "jsonl": ("--format", "jsonl"),
+    "mermaid": ("--format", "mermaid", "--explain"),
+    "svg": ("--format", "svg", "--explain"),
+    "summary": ("--summary", "--format", "text"),
+    "summary-rich": ("--summary", "--format", "rich"),
+    "ladder": ("--ladder", "--format", "text"),
+    "ladder-rich": ("--ladder", "--format", "rich"),
+    "explain": ("--format", "text", "--explain"),
+    "zh": ("--format", "text", "--lang", "zh", "--explain"),
+    "ladder-zh": ("--ladder", "--format", "text", "--lang", "zh", "--explain"),
+    "mermaid-zh": ("--format", "mermaid", "--lang", "zh", "--explain"),
+    "svg-zh": ("--format", "svg", "--lang", "zh", "--explain"),
+}
+
+
+def check_well_formed(mode: str, text: str) -> None:
+    if mode in ("json",):
+        json.loads(text)
+    elif mode == "jsonl":
+        assert all(json.loads(line)["type"] for line in text.splitlines())
+    elif mode.startswith("svg"):
+        ET.fromstring(text.encode("utf-8"))
+    elif mode.startswith("mermaid"):
+        assert mermaid.check(text) == []
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_every_format_writes_to_any_encoding(mode, encoding):
+    p = cli(*MODES[mode], str(SEED), encoding=encoding)
+    assert (p.returncode, p.stderr) == (0, b""), p.stderr
+    text = p.stdout.decode(encoding)               # written in the stream's encoding, nothing else
+    assert text.strip()
+    check_well_formed(mode, text)
+    if mode in ("json", "jsonl", "svg", "svg-zh", "mermaid", "mermaid-zh"):
+        assert p.stdout.isascii()                  # files read as UTF-8: ASCII reads the same in any
+    if mode == "text":
+        # the typographic characters as --ascii writes them
+        assert "client sends bytes 1-97 (97 bytes)" in text and "handshake RTT 36 us" in text
+        assert p.stdout == cli("--format", "text", "--ascii", str(SEED)).stdout
+    if mode == "ladder":
+        assert "+- [S] seq=0 ---" in text and "|<---" in text
+    if mode == "zh":
+        assert "\\u8fde\\u63a5 1" in text          # 连接 1: Chinese as backslash escapes
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+@pytest.mark.parametrize("mode", ["json", "jsonl", "svg-zh"])
+def test_machine_formats_say_the_same_in_any_encoding(mode, encoding):
+    utf8 = cli(*MODES[mode], str(SEED), encoding="utf-8").stdout.decode("utf-8")
+    other = cli(*MODES[mode], str(SEED), encoding=encoding).stdout.decode(encoding)
+    assert utf8 != other
+    if mode == "json":
+        assert json.loads(other) == json.loads(utf8)
+    elif mode == "jsonl":
+        assert [json.loads(x) for x in other.splitlines()] == [json.loads(x) for x in utf8.splitlines()]
+    else:
+        assert ET.tostring(ET.fromstring(other)) == ET.tostring(ET.fromstring(utf8.encode("utf-8")))
+
+
+def test_utf8_output_is_unchanged_in_a_process():
+    golden = (ROOT / "tests" / "golden" / "seed-8090.pcap.txt").read_bytes()
+    p = cli("--format", "text", "--all", "--max-packets", "0", "sample_pcaps/seed-8090.pcap", encoding="utf-8")
+    assert (p.returncode, p.stdout) == (0, golden)
+
+
+@pytest.mark.parametrize("sample", [SEED, RESET, SAMPLES / "retransmission.pcap"], ids=lambda p: p.name)
+@pytest.mark.parametrize("mode", ["text", "rich", "summary", "summary-rich", "ladder", "ladder-rich"])
+def test_ascii_is_ascii_in_every_text_view(mode, sample):
+    p = cli(*MODES[mode], "--ascii", "--explain", "--all", str(sample), encoding="utf-8")
+    assert p.returncode == 0
+    assert p.stdout.isascii(), sorted({ch for ch in p.stdout.decode() if not ch.isascii()})
+
+
+def test_messages_on_stderr_follow_its_encoding():
+    p = cli("--summary", "--fail-on", "rst", str(RESET), encoding="ascii")
+    assert p.returncode == 1
+    err = p.stderr.decode("ascii")
+    assert ": 1 x rst (error): " in err
+
+
+# --- file names that are not UTF-8 -------------------------------------------------------------
+
+@pytest.fixture
+def odd(tmp_path) -> bytes:
+    """A copy of a sample capture whose name has a byte that is not UTF-8 (x\\xff.pcap)."""
+    path = os.fsencode(tmp_path) + b"/x\xff.pcap"
+    try:
+        with open(path, "wb") as f:
+            f.write(RESET.read_bytes())
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    return path
+
+
+@pytest.mark.parametrize("encoding", [None, "utf-8"])       # the locale's, and strict UTF-8
+@pytest.mark.parametrize("mode", ["text", "rich", "json", "jsonl", "mermaid", "svg", "summary", "ladder"])
+def test_a_file_name_that_is_not_utf8_is_written_safely(odd, mode, encoding):
+    p = cli(*MODES[mode], odd, encoding=encoding)
+    assert (p.returncode, p.stderr) == (0, b""), p.stderr
+    text = p.stdout.decode("utf-8")
+    check_well_formed(mode, text)
+    if mode in ("text", "summary"):
+        assert "x\\xff.pcap" in text
+    if mode in ("json", "jsonl"):
+        if mode == "json":
+            capture = json.loads(text)["capture"]
+        else:
+            [capture] = [d for d in map(json.loads, text.splitlines()) if d["type"] == "capture"]
+        assert capture["path"].endswith("/x\\xff.pcap")
+
+
+def test_junit_report_names_a_file_that_is_not_utf8(odd, tmp_path):
+    report = tmp_path / "r.xml"
+    p = cli("--summary", "--fail-on", "rst", "--junit", str(report), odd)
+    assert p.returncode == 1
+    assert all(line.startswith("tcpflow-explain: policy: ") for line in stderr_lines(p))
+    root = ET.parse(report).getroot()
+    assert root.get("name").endswith("x\\xff.pcap") and root.get("failures") == "2"
+    lxml = pytest.importorskip("lxml.etree")
+    schema = lxml.XMLSchema(lxml.parse(str(XSD)))
+    assert schema.validate(lxml.parse(str(report))), schema.error_log
+
+
+@pytest.mark.parametrize("encoding", [None, "ascii"])
+def test_errors_naming_a_file_that_is_not_utf8(tmp_path, encoding):
+    missing = os.fsencode(tmp_path) + b"/nope\xff.pcap"
+    p = cli(missing, encoding=encoding)
+    assert p.returncode == 3
+    assert len(stderr_lines(p)) == 1 and "nope\\xff.pcap: no such file" in stderr_lines(p)[0]
+    p = cli("--policy", os.fsencode(tmp_path) + b"/ci\xff.toml", str(SEED), encoding=encoding)
+    assert p.returncode == 2
+    assert len(stderr_lines(p)) == 1 and "ci\\xff.toml: cannot read" in stderr_lines(p)[0]
+
+
+def test_a_message_is_one_line_whatever_the_file_name(tmp_path):
+    p = cli(str(tmp_path / "two\nlines.pcap"))
+    assert p.returncode == 3 and len(stderr_lines(p)) == 1 and "two\\x0alines.pcap" in p.stderr.decode()
 
 
 # --- policy files: exit 2, one line naming the file, the key and what was expected -------------

@@ -4,15 +4,39 @@ Written as the common JUnit XML format that Jenkins, GitLab and GitHub test repo
 <testsuite name tests failures errors skipped time timestamp hostname><properties/>
 <testcase name classname time><failure message type>details</failure></testcase>
 <system-out/><system-err/></testsuite>.
+
+The report is UTF-8 XML whatever it names: a capture path with bytes that are not UTF-8 has
+them written \\xNN, and characters XML 1.0 cannot hold (control characters) are written the
+same way (`_xml`).
 """
 from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import socket
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as _escape
+from xml.sax.saxutils import quoteattr as _quoteattr
 
 from ..policy import endpoints
+from .sink import safe_text
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml(s: str) -> str:
+    """Text XML 1.0 can hold, in UTF-8."""
+    s = safe_text(s)
+    return _NOT_XML.sub(lambda m: "\\x%02x" % ord(m.group()) if m.group() < "\x80" else
+                        "\\u%04x" % ord(m.group()), s)
+
+
+def escape(s: str) -> str:
+    return _escape(_xml(s))
+
+
+def quoteattr(s: str) -> str:
+    return _quoteattr(_xml(s))
 
 
 class JunitReport:

@@ -1,7 +1,9 @@
-"""--summary: one row per connection, as a rich table on a terminal or plain columns when piped."""
+"""--summary: one row per connection, as a rich table on a terminal or plain columns when piped.
+With ``ascii`` (``--ascii``) the rows are ASCII (``rst x2``, ``36us``) and so is the table's box."""
 from __future__ import annotations
 
 from ..explain import endpoint_str, fmt_dt
+from .timeline import asciify
 
 
 def fmt_ms(sec) -> str:
@@ -28,16 +30,20 @@ def line(cells) -> str:
 
 
 class SummaryRenderer:
-    def __init__(self, out, rich: bool = False):
+    def __init__(self, out, rich: bool = False, ascii: bool = False):
         self.out = out
         self.rows: list[list[str]] = []
         self.rich = rich
+        self.ascii = ascii
         self.widths = [len(h) for h in HEAD]
         if not rich:
             self._line(HEAD)
 
     def _line(self, cells) -> None:
-        self.out.write(line(cells))
+        self.out.write(self._a(line(cells)))
+
+    def _a(self, text: str) -> str:
+        return asciify(text) if self.ascii else text
 
     def flow(self, flow) -> None:
         cells = row(flow)
@@ -48,27 +54,29 @@ class SummaryRenderer:
 
     def fragment(self, flow) -> str:
         """One plain row (no state: a --jobs worker calls it)."""
-        return line(row(flow))
+        return self._a(line(row(flow)))
 
     def put(self, text: str) -> None:
         self.out.write(text)
 
     def close(self, stats) -> None:
         from .text import capture_line, skipped_lines
+        a = self._a
         if self.rich:
+            from rich import box
             from rich.table import Table
             from rich.text import Text
 
             from .term import QuietConsole
-            t = Table(header_style="bold")
+            t = Table(header_style="bold", box=box.ASCII if self.ascii else box.HEAVY_HEAD)
             for h in HEAD:
                 t.add_column(h, overflow="fold")
             for cells in self.rows:
-                t.add_row(*[Text(c, style="red" if i == 11 and c != "-" else "") for i, c in enumerate(cells)])
+                t.add_row(*[Text(a(c), style="red" if i == 11 and c != "-" else "") for i, c in enumerate(cells)])
             c = QuietConsole(highlight=False)
             c.print(t)
-            c.print(Text(capture_line(stats), style="dim"))
+            c.print(Text(a(capture_line(stats)), style="dim"))
             return
-        self.out.write(capture_line(stats) + "\n")
+        self.out.write(a(capture_line(stats)) + "\n")
         for line in skipped_lines(stats):
-            self.out.write(line + "\n")
+            self.out.write(a(line) + "\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 
+from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -22,6 +23,7 @@ from .timeline import asciify, header_lines, lesson_lines, rows, verdict_lines
 from .view import View
 
 ARROW = ("→", "←")
+ASCII_ARROW = ("->", "<-")
 FLAG_STYLE = {"S": "bold green", "S.": "bold green", "F.": "bold yellow", "F": "bold yellow",
               "R": "bold red", "R.": "bold red"}
 BAD = {"rst", "connection_refused", "retransmission", "fast_retransmission", "lost_segment",
@@ -49,19 +51,21 @@ class RichRenderer(View):
         c = self.console
         zh = self.lang == "zh"
         A = asciify if self.ascii else (lambda x: x)
+        arrows = ASCII_ARROW if self.ascii else ARROW
         head = [A(h) for h in header_lines(flow, self.lang)]
         t = Table(box=None, pad_edge=False, show_edge=False, expand=False, header_style="bold dim")
-        t.add_column("#", justify="right", style="dim")
-        t.add_column("时间" if zh else "time", justify="right")
-        t.add_column("", justify="center")
-        t.add_column("标志" if zh else "flags")
-        t.add_column("seq", justify="right")
-        t.add_column("ack", justify="right")
-        t.add_column("窗口" if zh else "win", justify="right", style="dim")
-        t.add_column("长度" if zh else "len", justify="right")
-        t.add_column("客户端" if zh else "client", style="cyan")
-        t.add_column("服务端" if zh else "server", style="magenta")
-        t.add_column("发生了什么" if zh else "what happened", ratio=1, min_width=30)
+        ov = "crop" if self.ascii else "ellipsis"         # rich's ellipsis is not ASCII
+        t.add_column("#", justify="right", style="dim", overflow=ov)
+        t.add_column("时间" if zh else "time", justify="right", overflow=ov)
+        t.add_column("", justify="center", overflow=ov)
+        t.add_column("标志" if zh else "flags", overflow=ov)
+        t.add_column("seq", justify="right", overflow=ov)
+        t.add_column("ack", justify="right", overflow=ov)
+        t.add_column("窗口" if zh else "win", justify="right", style="dim", overflow=ov)
+        t.add_column("长度" if zh else "len", justify="right", overflow=ov)
+        t.add_column("客户端" if zh else "client", style="cyan", overflow=ov)
+        t.add_column("服务端" if zh else "server", style="magenta", overflow=ov)
+        t.add_column("发生了什么" if zh else "what happened", ratio=1, min_width=30, overflow=ov)
         n = len(flow.packets)
         first, last = self.window(n)
         prev = -1
@@ -82,7 +86,7 @@ class RichRenderer(View):
                 note.append(("\n" if note else "") + A(line), style="dim")
             t.add_row(
                 Text(str(r.frame)), Text(f"{r.t:.6f}"),
-                Text(ARROW[r.dir], style="cyan" if r.dir == 0 else "magenta"),
+                Text(arrows[r.dir], style="cyan" if r.dir == 0 else "magenta"),
                 Text(f"[{r.flags}]", style=FLAG_STYLE.get(r.flags, "")),
                 Text(r.seq), Text(r.ack), Text(r.win), Text(str(r.length)),
                 Text(r.client, style="bold" if r.changed[0] else "dim"),
@@ -92,14 +96,16 @@ class RichRenderer(View):
         verdict = Text(A("\n".join(verdict_lines(flow, self.lang))))
         if self.explain and self.notes:
             for line in lesson_lines(flow, self.lang):
-                verdict.append("\n  • " + A(line), style="dim")
+                verdict.append(("\n  * " if self.ascii else "\n  • ") + A(line), style="dim")
         c.print(Panel(Group(t, Text(""), verdict), title=Text(head[0].strip(), style="bold"),
-                      subtitle=Text(head[1].strip()), title_align="left", subtitle_align="left"))
+                      subtitle=Text(head[1].strip()), title_align="left", subtitle_align="left",
+                      box=box.ASCII if self.ascii else box.ROUNDED))
 
     def close(self, stats) -> None:
         c = self.console
+        A = asciify if self.ascii else (lambda x: x)
         if self.hidden:
-            c.print(Text(shown_line(self.shown, self.hidden, self.lang), style="yellow"))
-        c.print(Text(capture_line(stats, self.lang), style="dim"))
+            c.print(Text(A(shown_line(self.shown, self.hidden, self.lang)), style="yellow"))
+        c.print(Text(A(capture_line(stats, self.lang)), style="dim"))
         for line in skipped_lines(stats, self.lang):
-            c.print(Text(line, style="dim"))
+            c.print(Text(A(line), style="dim"))
