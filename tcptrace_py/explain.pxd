@@ -21,10 +21,11 @@ cdef class Explainer:
     cdef public set _taught
     cdef public bint _lessons_ready
 
-    @cython.locals(p=Packet, fin=list)
+    cdef public tuple _roles
+
+    @cython.locals(p=Packet, fin=list, first=Packet, ack_a=Packet, fin_b_pkt=Packet, last=Packet, a=long,
+                   f=long, fin_a=cython.longlong, fin_b=cython.longlong)
     cpdef _scan(self)
-    @cython.locals(p=Packet, first=Packet, ack_a=Packet, fin_b_pkt=Packet, last=Packet, a=long,
-                   fin_a=cython.longlong, fin_b=cython.longlong)
     cpdef tuple _close_roles(self)
     cpdef str L(self, str en, str zh)
     cpdef str who(self, long d)

@@ -90,10 +90,35 @@ class Explainer:
 
     # -- one pass over the packets ------------------------------------------------------
     def _scan(self) -> None:
+        """Where each direction's first FIN sits, and the close's roles (`_close_roles`): one
+        pass over the packets (a long connection's may be read back from disk, packetlog)."""
         fin = self.fin_rel
+        first = ack_a = fin_b_pkt = last = None
+        a = 0
+        fin_a = fin_b = 0
         for p in self.flow.packets:
-            if p.flags & FIN and not p.flags & RST and fin[p.dir] is None:
+            f = p.flags
+            if f & FIN and not f & RST and fin[p.dir] is None:
                 fin[p.dir] = (p.rseq + p.len) & 0xFFFFFFFF
+            if first is None:
+                if f & FIN and not f & RST:
+                    first = p
+                    a = p.dir
+                    fin_a = (p.seq + p.len + (1 if f & SYN else 0)) & 0xFFFFFFFF
+                continue
+            if last is not None and ack_a is not None:
+                if fin[0] is not None and fin[1] is not None:
+                    break
+                continue
+            if p.dir != a and f & ACK and ack_a is None and _after(p.ack_raw, fin_a + 1):
+                ack_a = p
+            if p.dir != a and f & FIN and not f & RST and fin_b_pkt is None:
+                fin_b_pkt = p
+                fin_b = (p.seq + p.len) & 0xFFFFFFFF
+            if fin_b_pkt is not None and last is None and p.dir == a and f & ACK and p is not fin_b_pkt:
+                if _after(p.ack_raw, fin_b + 1):
+                    last = p
+        self._roles = (first, ack_a, fin_b_pkt, last)
 
     def _scan_for_lessons(self) -> None:
         """What only the lessons need (built on first use: JSON notes never pay for it)."""
@@ -139,33 +164,9 @@ class Explainer:
                 steps[last.frame] = "close 4/4"
 
     def _close_roles(self) -> tuple:
-        """(first FIN, the ACK of it, the other side's FIN, the ACK of that), None where missing."""
-        pk = self.flow.packets
-        first = None
-        for p in pk:
-            if p.flags & FIN and not p.flags & RST:
-                first = p
-                break
-        if first is None:
-            return None, None, None, None
-        a = first.dir
-        fin_a = (first.seq + first.len + (1 if first.flags & SYN else 0)) & 0xFFFFFFFF
-        ack_a = fin_b_pkt = last = None
-        for p in pk:
-            if p.frame <= first.frame:
-                continue
-            if p.dir != a and p.flags & ACK and ack_a is None and _after(p.ack_raw, fin_a + 1):
-                ack_a = p
-            if p.dir != a and p.flags & FIN and not p.flags & RST and fin_b_pkt is None:
-                fin_b_pkt = p
-            if fin_b_pkt is not None and last is None and p.dir == a and p.flags & ACK \
-                    and p.frame > fin_b_pkt.frame:
-                fin_b = (fin_b_pkt.seq + fin_b_pkt.len) & 0xFFFFFFFF
-                if _after(p.ack_raw, fin_b + 1):
-                    last = p
-            if ack_a is not None and fin_b_pkt is not None and last is not None:
-                break
-        return first, ack_a, fin_b_pkt, last
+        """(first FIN, the ACK of it, the other side's FIN, the ACK of that), None where missing
+        (found by `_scan`)."""
+        return self._roles
 
     def step_label(self, frame: int) -> str | None:
         s = self.close_steps.get(frame)

@@ -1,12 +1,13 @@
 # Compiled-core declarations for flows.py (see setup.py): the connection record and the table, with C types.
 cimport cython
 from tcptrace_py.records cimport Packet, be32
+from tcptrace_py.packetlog cimport PacketLog
 
 cdef class Flow:
     cdef public object id, key, orig, resp
     cdef public bint orig_low
     cdef public tuple ends
-    cdef public list packets
+    cdef public PacketLog packets
     cdef public bint keep
     cdef public double first_ts, last_ts
     cdef public long long first_frame, last_frame

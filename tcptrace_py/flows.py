@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 
+from .packetlog import PacketLog
 from .records import ACK, CLOSED_STATES, SYN, Anomaly, Endpoint, Packet, State, be32
 
 WELL_KNOWN = 1024
@@ -102,7 +103,7 @@ class Flow:
         self.orig_low = low if self.orig == src else not low
         self.init_states = init
         self.ends = (Endpoint(init[0]), Endpoint(init[1]))
-        self.packets: list[Packet] = []
+        self.packets = PacketLog()     # in memory up to a bound, on disk past it (packetlog)
         self.keep = keep
         self.first_ts = pkt.ts
         self.last_ts = pkt.ts

@@ -62,12 +62,15 @@ from .capture import CaptureReader
 from .pipeline import CREATED, FINAL, Analyzer, Stats
 from .records import CaptureError
 from .render.sink import ByteSink
+from .render.spool import Spooled, discard, spool
 
 SYNC_FRAMES = 4096     # a worker reports its events (and reads its ids) every this many frames
 # A worker that has run ahead of the others keeps its finished flows until their ids come; past
 # these many flows, or packets kept in them, it waits for the others (bounded memory)
 MAX_WAITING_FLOWS = 8192
 MAX_WAITING_PACKETS = 100_000
+# a connection with more packets than this is rendered to a file, not to memory (render.spool)
+SPOOL_PACKETS = 20_000
 
 
 def available() -> bool:
@@ -120,7 +123,8 @@ def renumber(flow, final) -> None:
     flow.id = fid
     if isinstance(flow.reused_from, int):
         flow.reused_from = final(flow.reused_from)
-    for p in flow.packets:
+
+    def packet(p) -> None:
         p.flow = fid
         an = p.anomalies
         if an:
@@ -129,6 +133,7 @@ def renumber(flow, final) -> None:
             tw = an.get("time_wait_reuse")
             if tw is not None:
                 an["time_wait_reuse"] = (final(tw[0]), tw[1])
+    flow.packets.update(packet)
 
 
 class Job:
@@ -151,11 +156,14 @@ class Job:
             return False, None, None, None
         if past_limit:
             frag = None
+        elif len(flow.packets) > SPOOL_PACKETS and hasattr(self.renderer, "write_flow"):
+            frag = self._spooled(flow)
         elif self.encoding is not None and hasattr(self.renderer, "encoded"):
             frag = self.renderer.encoded(flow, self.encoding, self.errors)
         else:
             frag = self.renderer.fragment(flow)
-        if frag is not None and self.encoding is not None and not isinstance(frag, bytes):
+        if frag is not None and self.encoding is not None and not isinstance(frag, (bytes, Spooled)) \
+                and not (isinstance(frag, tuple) and isinstance(frag[0], Spooled)):
             if isinstance(frag, tuple):
                 frag = (frag[0].encode(self.encoding, self.errors),) + frag[1:]
             else:
@@ -163,6 +171,15 @@ class Job:
         found = self.policy.check(flow) if self.policy.active else []
         case = self.junit.case(flow, found) if self.junit is not None else None
         return True, frag, found, case
+
+
+    def _spooled(self, flow):
+        """A long connection's piece, written to a file (render.spool) instead of held in memory
+        until its turn; with the totals it adds, for the JSON formats."""
+        extra = []
+        piece = spool(lambda write: extra.append(self.renderer.write_flow(flow, write)),
+                      self.encoding or "utf-8", self.errors)
+        return piece if extra[0] is None else (piece, extra[0])
 
 
 def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, outbox) -> None:
@@ -205,12 +222,12 @@ def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, outbox) -
         def send_ready() -> None:
             for prov in [p for p in waiting if ids.get(p) is not None]:
                 flow = waiting.pop(prov)
-                held[0] -= len(flow.packets)
+                held[0] -= flow.packets.in_memory()
                 send(flow)
 
         def wait_for(flow) -> None:
             waiting[flow.id] = flow
-            held[0] += len(flow.packets)
+            held[0] += flow.packets.in_memory()
 
         def sync(frame: int, offset: int, _flows: int) -> None:
             outbox.send(("ev", k, events[:], frame - 1, offset))
@@ -450,6 +467,9 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
         signal.signal(signal.SIGINT, old_handler)
         if sink is not None:
             renderer.out = out
+        for piece in outputs.values():          # never written (an error, Ctrl-C): remove the files
+            frag = piece[1]
+            discard(frag[0] if isinstance(frag, tuple) else frag)
         for p in procs:
             if finished:
                 p.join(timeout=10)    # it has sent everything and is exiting

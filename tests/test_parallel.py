@@ -238,22 +238,36 @@ def test_merge_numbers_flows_and_replays_the_emission_order():
     assert m.finished and list(m.order) == [1, 2, 3] and m.flows == 3
 
 
-def test_renumber_rewrites_every_id():
-    class P:
-        def __init__(self, an):
-            self.flow, self.anomalies = 7, an
+@pytest.mark.parametrize("spill", [False, True], ids=["in-memory", "spilled"])
+def test_renumber_rewrites_every_id(spill):
+    """Every id a flow mentions gets the capture's id, in its packets too — also those a long
+    connection's log has written to disk."""
+    from tcptrace_py.packetlog import PacketLog
+    from tcptrace_py.records import new_packet
+
+    def pkt(frame, an):
+        p = new_packet(frame, 1.0, b"\x01" * 4, b"\x02" * 4, 1, 2, 0, 0, 0x10, 100, 0, 20, b"", 1, 64,
+                       False, False, 0)
+        p.flow, p.anomalies = 70, an
+        return p
 
     class F:
         pass
 
     f = F()
     f.id, f.reused_from = 70, 30
-    f.packets = [P({"reused_ports": 30, "time_wait_reuse": (30, 1.5)}), P(None)]
+    f.packets = PacketLog()
+    f.packets.append(pkt(1, {"reused_ports": 30, "time_wait_reuse": (30, 1.5)}))
+    if spill:
+        f.packets.spill()
+    f.packets.append(pkt(2, None))
     final = {70: 4, 30: 2}.get
     parallel.renumber(f, final)
     assert (f.id, f.reused_from) == (4, 2)
-    assert f.packets[0].anomalies == {"reused_ports": 2, "time_wait_reuse": (2, 1.5)}
-    assert [p.flow for p in f.packets] == [4, 4]
+    got = list(f.packets)
+    assert got[0].anomalies == {"reused_ports": 2, "time_wait_reuse": (2, 1.5)}
+    assert [p.flow for p in got] == [4, 4] and [p.frame for p in got] == [1, 2]
+    assert len(f.packets.chunks) == (1 if spill else 0)
 
 
 @pytest.mark.parametrize("capture", SAMPLES + [CORPUS / n for n in CORPUS_PICKS], ids=lambda p: p.name)

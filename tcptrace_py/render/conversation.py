@@ -161,7 +161,7 @@ class Conversation:
 
 def visible(flow, unfold: bool = False, max_packets: int | None = None) -> list[bool]:
     """Which packets are drawn (see the module docstring)."""
-    pk = flow.packets
+    pk = list(flow.packets)     # drawn whole: read once (a long log is on disk, packetlog)
     n = len(pk)
     vis = [True] * n
     if unfold:
@@ -245,7 +245,7 @@ def fold_summary(pk: list, lang: str = "en") -> Fold:
 def build(flow, lang: str = "en", notes: bool = True, explain: bool = False, unfold: bool = False,
           max_packets: int | None = None) -> Conversation:
     """The conversation of one connection, ready to draw."""
-    pk = flow.packets
+    pk = list(flow.packets)     # drawn whole: read once (a long log is on disk, packetlog)
     vis = visible(flow, unfold, max_packets)
     conv = Conversation(
         flow=flow, title=header_lines(flow, lang), client=endpoint_str(flow.orig), server=endpoint_str(flow.resp),

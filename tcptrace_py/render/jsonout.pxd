@@ -6,4 +6,4 @@ from tcptrace_py.explain cimport Explainer
 cdef long SYN
 
 @cython.locals(ex=Explainer, p=Packet, out=list, s=str, ans=str)
-cpdef list packet_json(flow, bint notes=*, str head=*)
+cpdef list packet_json(flow, bint notes=*, str head=*, object flush=*, object explainer=*)

@@ -17,6 +17,7 @@ from json.encoder import encode_basestring as _jstr   # the C encoder's own stri
 from ..decode import addr_str, format_options
 from ..explain import Explainer
 from ..records import SYN, flag_letters
+from .spool import write_piece
 
 SCHEMA = "tcpflow-explain/1"
 DIRS = ("orig", "resp")
@@ -87,12 +88,18 @@ def packet_dicts(flow, notes: bool = True):
         yield d
 
 
-def packet_json(flow, notes: bool = True, head: str = "{") -> list[str]:
+CHUNK = 4096      # packet objects handed to `flush` at a time
+
+
+def packet_json(flow, notes: bool = True, head: str = "{", flush=None, explainer=None) -> list[str]:
     """Each packet's JSON object, as text: the same bytes as encoding `packet_dicts` (a test
     checks it on every sample and corpus capture), written out directly because this runs once
-    per packet. `head` opens each object (JSON Lines puts the record type and flow id there)."""
+    per packet. `head` opens each object (JSON Lines puts the record type and flow id there).
+    With `flush`, every CHUNK objects are handed to `flush(list)` as they are made, and the
+    list returned holds the rest: a long connection is written without all of it in memory.
+    `explainer`: the flow's English Explainer, if one is made already."""
     out = []
-    ex = Explainer(flow) if notes else None
+    ex = (explainer if explainer is not None else Explainer(flow)) if notes else None
     before = flow.init_states
     for p in flow.packets:
         an = p.anomalies
@@ -119,14 +126,19 @@ def packet_json(flow, notes: bool = True, head: str = "{") -> list[str]:
             s += ',"cut":true'
         before = (os_, rs)
         out.append(s + "}")
+        if flush is not None and len(out) >= CHUNK:
+            flush(out)
+            out = []
     return out
 
 
-def anomaly_list(flow) -> list[dict]:
-    """Every anomaly of the flow, per packet and flow-level, with a message."""
+def anomaly_list(flow, ex=None) -> list[dict]:
+    """Every anomaly of the flow, per packet and flow-level, with a message (`ex`: the flow's
+    English Explainer, if one is made already)."""
     out = []
     if flow.packets:
-        ex = Explainer(flow)
+        if ex is None:
+            ex = Explainer(flow)
         for p in flow.packets:
             if p.anomalies:
                 for k, det in p.anomalies.items():
@@ -142,7 +154,7 @@ def anomaly_list(flow) -> list[dict]:
     return out
 
 
-def flow_dict(flow, with_packets: bool = True, notes: bool = True) -> dict:
+def flow_dict(flow, with_packets: bool = True, notes: bool = True, ex=None) -> dict:
     v = flow.ended
     o, r = flow.ends
     z = flow.zeek   # Zeek's view (zeek.py): sizes in Zeek's orientation, None where conn.log has '-'
@@ -173,7 +185,7 @@ def flow_dict(flow, with_packets: bool = True, notes: bool = True) -> dict:
         "zeek_resp_bytes": z.resp_bytes if z is not None else None,
         "missed_bytes": z.missed_bytes if z is not None else 0,
         "anomaly_counts": v.anomaly_counts,
-        "anomalies": anomaly_list(flow),
+        "anomalies": anomaly_list(flow, ex),
         "reuses": flow.reused_from if isinstance(flow.reused_from, int) else None,
     }
     if with_packets:
@@ -223,22 +235,43 @@ class JsonWriter:
         """Called before close() when a policy was checked."""
         self.verdict = policy_dict(violations)
 
-    def fragment(self, flow) -> tuple[str, tuple]:
-        d = flow_dict(flow, with_packets=False)
+    def write_flow(self, flow, write) -> tuple:
+        """Write one flow's object through `write(str)`, its packets as they are made; return
+        what it adds to the totals (no state: a --jobs worker calls it)."""
+        ex = Explainer(flow) if flow.packets else None     # one for the anomalies and the notes
+        d = flow_dict(flow, with_packets=False, ex=ex)
         text = _dumps(d)
-        if self.with_packets:      # "packets" is the last key of a flow
-            text = with_raw_key(text, "packets", "[" + ",".join(packet_json(flow)) + "]")
-        return text, totals_of(d)
+        if not self.with_packets:
+            write(text)
+            return totals_of(d)
+        # "packets" is the last key of a flow
+        write(with_raw_key(text, "packets", "[")[:-1])
+        first = [True]
 
-    def put(self, frag: tuple[str, tuple]) -> None:
+        def flush(objs: list) -> None:
+            if objs:
+                write(("" if first[0] else ",") + ",".join(objs))
+                first[0] = False
+        flush(packet_json(flow, True, "{", flush, ex))
+        write("]}")
+        return totals_of(d)
+
+    def fragment(self, flow) -> tuple[str, tuple]:
+        parts: list[str] = []
+        totals = self.write_flow(flow, parts.append)
+        return "".join(parts), totals
+
+    def put(self, frag: tuple) -> None:
         text, totals = frag
         _add_totals(self.totals, totals)
         self.out.write("\n," if self.n else "\n")
-        self.out.write(text)
+        write_piece(self.out, text)
         self.n += 1
 
     def flow(self, flow) -> None:
-        self.put(self.fragment(flow))
+        self.out.write("\n," if self.n else "\n")
+        _add_totals(self.totals, self.write_flow(flow, self.out.write))
+        self.n += 1
 
     def close(self, stats) -> None:
         pol = ',"policy":%s' % _dumps(self.verdict) if self.verdict is not None else ""
@@ -256,23 +289,33 @@ class JsonlWriter:
     def policy(self, violations) -> None:
         self.verdict = policy_dict(violations)
 
-    def fragment(self, flow) -> tuple[str, tuple]:
-        lines = []
+    def write_flow(self, flow, write) -> tuple:
+        """Write one flow's lines through `write(str)`, the packet lines as they are made;
+        return what it adds to the totals (no state: a --jobs worker calls it)."""
+        ex = Explainer(flow) if flow.packets else None     # one for the notes and the anomalies
         if self.with_packets:
-            head = '{"type":"packet","flow":%d,' % flow.id
-            lines = packet_json(flow, True, head)
-        d = flow_dict(flow, with_packets=False)
-        lines.append(typed_line("flow", d))
-        return "\n".join(lines), totals_of(d)
+            def flush(lines: list) -> None:
+                if lines:
+                    write("\n".join(lines) + "\n")
+            flush(packet_json(flow, True, '{"type":"packet","flow":%d,' % flow.id, flush, ex))
+        d = flow_dict(flow, with_packets=False, ex=ex)
+        write(typed_line("flow", d))
+        return totals_of(d)
 
-    def put(self, frag: tuple[str, tuple]) -> None:
+    def fragment(self, flow) -> tuple[str, tuple]:
+        parts: list[str] = []
+        totals = self.write_flow(flow, parts.append)
+        return "".join(parts), totals
+
+    def put(self, frag: tuple) -> None:
         text, totals = frag
         _add_totals(self.totals, totals)
-        self.out.write(text)
+        write_piece(self.out, text)
         self.out.flush()
 
     def flow(self, flow) -> None:
-        self.put(self.fragment(flow))
+        _add_totals(self.totals, self.write_flow(flow, self.out.write))
+        self.out.flush()
 
     def close(self, stats) -> None:
         self.out.write(typed_line("capture", capture_dict(stats)))

@@ -10,6 +10,7 @@ from ..explain import Explainer
 from ..records import SYN, flag_letters
 from ..teach import lesson_lines as _lesson_text
 from .sink import ByteSink
+from .spool import discard, write_piece
 from .timeline import asciify, header_lines, lesson_lines, notable_options, options_text, verdict_lines
 from .view import View
 
@@ -34,15 +35,14 @@ class TextRenderer(View):
 
     def flow(self, flow) -> None:
         if self.take():
-            if self.encoding is not None:
-                self.out.write(self.encoded(flow, *self.encoding))
-            else:
-                self.out.write(self.fragment(flow))
+            self.write_flow(flow, self.out.write, self.encoding)
 
-    def put(self, text: str | None) -> None:
+    def put(self, text) -> None:
         """A --jobs worker's fragment, in its turn (None: the worker knew it was past --limit)."""
         if self.take():
-            self.out.write(text)
+            write_piece(self.out, text)
+        else:
+            discard(text)
 
     def fragment(self, flow) -> str:
         """The whole text of one connection (no state: a --jobs worker calls it)."""
@@ -52,22 +52,41 @@ class TextRenderer(View):
         """`fragment(flow).encode(encoding, errors)`, encoded piece by piece."""
         return b"".join([s.encode(encoding, errors) for s in self.pieces(flow)])
 
-    def pieces(self, flow) -> list[str]:
-        """The text of one connection, in pieces of whole lines."""
+    def write_flow(self, flow, write, encoding: tuple | None = None) -> None:
+        """Write the text of one connection through `write`, the packet lines as they are made
+        (a long timeline is never all in memory): as text, or with `encoding` (its name and
+        error handler) as bytes encoded line by line (see the class docstring)."""
+        def flush(lines: list) -> None:
+            if not lines:
+                return
+            if encoding is None:
+                write("".join(lines))
+            else:
+                write(b"".join([s.encode(*encoding) for s in lines]))
+        flush(self.pieces(flow, flush))
+
+    def pieces(self, flow, flush=None) -> list[str]:
+        """The text of one connection, in pieces of whole lines (with `flush`, handed to it a
+        few thousand at a time as they are made; the rest returned)."""
         out: list[str] = []
         w = out.append
         zh = self.lang == "zh"
         notes = self.notes
+        asc = self.ascii
         w("\n".join(header_lines(flow, self.lang)) + "\n\n")
         first, last = self.window(len(flow.packets))
-        packet_lines(out, flow, first, last, self.lang, notes, self.explain and notes, self.ascii)
+
+        def spill(lines: list) -> None:
+            flush([asciify(s) for s in lines] if asc else lines)
+        packet_lines(out, flow, first, last, self.lang, notes, self.explain and notes, asc,
+                     None if flush is None else spill)
         w("\n" + "\n".join(verdict_lines(flow, self.lang)) + "\n")
         if self.explain and notes:
             lessons = lesson_lines(flow, self.lang)
             if lessons:
                 w(("  讲解：\n" if zh else "  lessons:\n") + "".join(f"    - {t}\n" for t in lessons))
         w("\n")
-        return [asciify(s) for s in out] if self.ascii else out
+        return [asciify(s) for s in out] if asc else out
 
     def close(self, stats) -> None:
         w = self._w
@@ -78,9 +97,14 @@ class TextRenderer(View):
             w(line + "\n")
 
 
-def packet_lines(out: list, flow, first, last, lang: str, notes: bool, explain: bool, asc: bool) -> None:
+LINES = 8192      # lines handed to `flush` at a time
+
+
+def packet_lines(out: list, flow, first, last, lang: str, notes: bool, explain: bool, asc: bool,
+                 flush=None) -> None:
     """Append the timeline's lines for the flow's packets to `out`: every packet, or with
     first/last (`View.window`) the first and the last ones and a line for those left out.
+    With `flush`, `out` is handed to `flush(out)` and emptied whenever it holds LINES lines.
 
     The same text as formatting `timeline.rows` (the rich renderer's rows; a test checks it
     on every sample and corpus capture), written out directly because this runs once per packet."""
@@ -142,6 +166,9 @@ def packet_lines(out: list, flow, first, last, lang: str, notes: bool, explain: 
                 for t in _lesson_text(lessons, lang, asc):
                     w(f"             {t}\n")
         before = (p.orig_state, p.resp_state)
+        if flush is not None and len(out) >= LINES:
+            flush(out)
+            out.clear()
 
 
 def seconds6(t: float) -> str:
