@@ -32,7 +32,7 @@ SEVERITY = {
     "synack_unanswered": "error", "data_unacked": "warning", "fin_unacked": "warning",
     "data_after_fin": "warning", "data_after_rst": "warning", "syn_with_data": "info",
     "invalid_flags": "error", "ack_of_unsent": "warning", "not_closed": "warning",
-    "time_wait_reuse": "info", "unexpected_segment": "warning",
+    "time_wait_reuse": "info", "unexpected_segment": "warning", "evicted": "info",
 }
 
 
@@ -140,10 +140,16 @@ def finish_flow(flow) -> None:
     """Flow-level anomalies, once the connection is over (or the capture ended)."""
     o, r = flow.ends
     add = flow.anomalies.append
+    ev = flow.evicted
+    if ev is not None:
+        add(Anomaly("evicted", ev[0], f"reported early, at frame {ev[0]}: {ev[1]} connections were open, "
+                    f"more than --max-open allows, and it was among those to go first (see --max-open); "
+                    f"a later packet of its 4-tuple starts a new record", None, "info"))
+    by = "by the end of the capture" if ev is None else f"by frame {ev[0]}, when it was reported early"
     unanswered = o.syn_frame is not None and r.syn_frame is None and r.rst_frame is None and not r.sent_any
     if unanswered:
         add(Anomaly("syn_unanswered", o.syn_frame,
-                    f"the client's SYN (frame {o.syn_frame}) got no SYN-ACK by the end of the capture"
+                    f"the client's SYN (frame {o.syn_frame}) got no SYN-ACK {by}"
                     + (f" ({o.pkts} SYNs sent)" if o.pkts > 1 else ""), 0, "error"))
     if (r.synack_frame is not None and not r.syn_acked and o.rst_frame is None and r.rst_frame is None):
         add(Anomaly("synack_unanswered", r.synack_frame,
@@ -176,7 +182,8 @@ def finish_flow(flow) -> None:
     if flow.open_at_end() and not unanswered:
         st = f"client {o.state.value}, server {r.state.value}"
         add(Anomaly("not_closed", flow.last_frame,
-                    f"the capture ended with the connection still open ({st})", None))
+                    (f"the capture ended with the connection still open ({st})" if ev is None else
+                     f"the connection was still open when it was reported early ({st})"), None))
 
 
 # --- our own per-packet checks --------------------------------------------------------

@@ -31,6 +31,7 @@ class Exit(enum.IntEnum):
 
 
 FORMATS = ("auto", "rich", "text", "json", "jsonl", "mermaid", "svg")
+MAX_OPEN = 50_000    # open connections (about 4 KB each): a few hundred MB at most
 
 
 # control characters (a newline in a file name) written as \xNN, so a message stays one line
@@ -103,6 +104,9 @@ def _streams(fmt: str) -> bool:
               help="Seconds (capture time) a closed connection is kept for late packets before it is reported.")
 @click.option("--idle-timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True,
               help="Seconds (capture time) without packets after which an open connection is reported.")
+@click.option("--max-open", type=click.IntRange(min=0), default=MAX_OPEN, show_default=True,
+              help="At most this many connections open at once (0: no bound); past it, those quiet longest "
+                   "(a scan's unanswered SYNs first) are reported early, marked evicted.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
               help="Worker processes, each analysing a share of the connections (0: one per CPU). "
                    "The output is the same as with one. Formats json, jsonl, text and --summary; a pipe "
@@ -112,7 +116,7 @@ def _streams(fmt: str) -> bool:
 def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, ports, conn_states,
          anomaly_kinds, with_anomalies, head, fail_on, max_retransmission_rate, max_handshake_rtt, require,
          policy_file, junit_file, no_notes, ladder, ascii_only, unfold, lang, explain, grace, idle_timeout,
-         jobs):
+         max_open, jobs):
     """Explain every TCP connection in CAPTURE (pcap or pcapng, gzip or not; "-" reads standard input)."""
     if fmt == "auto":
         fmt = "rich" if sys.stdout is not None and sys.stdout.isatty() else "text"
@@ -145,7 +149,7 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
         junit = JunitReport(capture)
     # summary mode keeps no packets (faster, leaner) unless a rule's message needs them
     keep = not summary or fmt in ("mermaid", "svg") or policy.active or junit is not None
-    az_args = dict(keep_packets=keep, grace=grace, idle=idle_timeout or None)
+    az_args = dict(keep_packets=keep, grace=grace, idle=idle_timeout or None, max_open=max_open)
     live = capture == "-"
     cpus = os.cpu_count() or 1
     jobs = jobs or cpus

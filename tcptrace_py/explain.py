@@ -528,9 +528,11 @@ class Explainer:
             return a.message
         o, r = self.flow.ends
         k = a.kind
+        ev = self.flow.evicted
         if k == "syn_unanswered":
             n = f"（共发出 {o.pkts} 个 SYN）" if o.pkts > 1 else ""
-            return f"客户端的 SYN（第 {a.frame} 帧）直到抓包结束都没有收到 SYN-ACK{n}"
+            until = "直到抓包结束" if ev is None else f"直到第 {ev[0]} 帧被提前报告时"
+            return f"客户端的 SYN（第 {a.frame} 帧）{until}都没有收到 SYN-ACK{n}"
         if k == "synack_unanswered":
             return f"服务端的 SYN-ACK（第 {a.frame} 帧）一直没有被确认：三次握手的最后一个 ACK 没有出现"
         if k == "data_unacked":
@@ -543,7 +545,11 @@ class Explainer:
             d = a.dir if a.dir is not None else 0
             return f"{WHO_ZH[d]}的 FIN（第 {a.frame} 帧）一直没有被确认"
         if k == "not_closed":
-            return f"抓包结束时连接仍然打开（客户端 {o.state.value}，服务端 {r.state.value}）"
+            when = "抓包结束时" if ev is None else "被提前报告时"
+            return f"{when}连接仍然打开（客户端 {o.state.value}，服务端 {r.state.value}）"
+        if k == "evicted":
+            return (f"在第 {a.frame} 帧被提前报告：当时有 {ev[1]} 个连接处于打开状态，超过了 --max-open "
+                    "的上限，而这个连接属于最先被报告的那一批（见 --max-open）；这个四元组之后的报文会开始一条新的记录")
         return a.message
 
     # -- deeper lessons (teach.py) -------------------------------------------------------

@@ -19,6 +19,7 @@ cdef class Flow:
     cdef public object reused_from, ended
     cdef public dict counts
     cdef public object syn_ack_rtt, ack_rtt, first_fin_dir, rst_dir, ts_mru_syn, first_rtt, unsent_acks
+    cdef public object evicted
 
 cdef long _NPART
 cpdef object endpoint_int(bytes addr, long port)
@@ -35,6 +36,7 @@ cdef class FlowTable:
     cdef public set open_ids
     cdef public list _id_heap
     cdef public bint shard
+    cdef public long long max_open
 
     @cython.locals(flow=Flow, low=bint)
     cpdef tuple lookup(self, Packet pkt)

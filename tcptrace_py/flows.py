@@ -78,7 +78,7 @@ class Flow:
     __slots__ = ("id", "key", "orig_low", "orig", "resp", "ends", "packets", "keep", "first_ts", "last_ts",
                  "first_frame", "last_frame", "oriented_by", "init_states", "anomalies", "irtt",
                  "close_ts", "zeek", "npkts", "reused_from", "ended", "counts", "syn_ack_rtt",
-                 "ack_rtt", "first_fin_dir", "rst_dir", "ts_mru_syn", "first_rtt", "unsent_acks")
+                 "ack_rtt", "first_fin_dir", "rst_dir", "ts_mru_syn", "first_rtt", "unsent_acks", "evicted")
 
     def __init__(self, fid: int, key, pkt: Packet, keep: bool, low: bool = False):
         """`low`: the packet's sender is the key's lower endpoint."""
@@ -103,7 +103,9 @@ class Flow:
         self.orig_low = low if self.orig == src else not low
         self.init_states = init
         self.ends = (Endpoint(init[0]), Endpoint(init[1]))
-        self.packets = PacketLog()     # in memory up to a bound, on disk past it (packetlog)
+        # in memory up to a bound, on disk past it (packetlog); one shared empty log when the
+        # packets are not kept (--summary), which nothing appends to
+        self.packets = PacketLog() if keep else NO_PACKETS
         self.keep = keep
         self.first_ts = pkt.ts
         self.last_ts = pkt.ts
@@ -124,6 +126,7 @@ class Flow:
         self.ts_mru_syn = None    # most recent pure SYN (Wireshark's out-of-order threshold)
         self.first_rtt = None     # SYN -> first ACK, either direction
         self.unsent_acks = None   # ACKs beyond what the peer was seen to send, checked at the end
+        self.evicted = None       # (frame, open connections) when the table had to make room for it
 
     def open_at_end(self) -> bool:
         o, r = self.ends
@@ -138,10 +141,20 @@ class Flow:
                 or (o.state in CLOSED_STATES and r.state in CLOSED_STATES))
 
 
+NO_PACKETS = PacketLog()
+
+
+def _eviction_order(item) -> tuple:
+    flow = item[1]
+    group = 0 if flow.close_ts is not None else 1 if flow.ends[1].pkts == 0 else 2
+    return group, flow.last_ts, flow.id
+
+
 class FlowTable:
     def __init__(self, keep_packets: bool = True, grace: float = 10.0, idle: float | None = 3600.0,
-                 shard: bool = False):
+                 shard: bool = False, max_open: int = 0):
         self.table: dict[tuple, Flow] = {}
+        self.max_open = max_open                 # at most this many flows open (0: no bound), `evict`
         self.next_id = 1
         self.keep = keep_packets
         self.grace = grace
@@ -207,8 +220,30 @@ class FlowTable:
                 done.append(key)
             elif idle is not None and now - flow.last_ts >= idle:
                 done.append(key)
+        return self._remove(done)
+
+    def evict(self, frame: int, keep: Flow) -> list[Flow]:
+        """Make room when more than `max_open` flows are open: remove and return the quarter of
+        them that should go first — those already closed (waiting out the grace period), then
+        those whose responder has sent nothing (a SYN scan, a flood), then the rest, each group
+        the longest quiet first — never `keep` (the flow just made). Each is marked `evicted`
+        and reported as it stands; a later packet of its 4-tuple starts a new flow."""
+        n = len(self.table)
+        k = max(1, self.max_open // 4)
+        # the order: (group, last packet's time, id); nsmallest makes no full sort
+        pick = heapq.nsmallest(k + 1, self.table.items(), key=_eviction_order)
+        keys = []
+        for key, flow in pick:
+            if flow is keep or len(keys) == k:
+                continue
+            flow.evicted = (frame, n)
+            keys.append(key)
+        return self._remove(keys)
+
+    def _remove(self, keys: list) -> list[Flow]:
+        """Take these flows out of the table, remembering each 4-tuple's last flow (`recent`)."""
         out = []
-        for key in done:
+        for key in keys:
             flow = self.table.pop(key)
             self.open_ids.discard(flow.id)
             recent = self.recent[key_partition(key)]

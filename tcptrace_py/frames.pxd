@@ -19,7 +19,7 @@ cdef class Frames:
 
     @cython.locals(n=long, cur=PcapRecords, lt=cython.longlong)
     cpdef bint step(self, long batch=*)
-    @cython.locals(flow=Flow, d=long, started=cython.bint)
+    @cython.locals(flow=Flow, d=long, started=cython.bint, table=FlowTable)
     cpdef _frame(self, long long frame, double ts, long long lt, bytes buf, Py_ssize_t off,
                       Py_ssize_t caplen, Py_ssize_t wire)
     cpdef _count_run(self)

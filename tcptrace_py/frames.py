@@ -8,7 +8,8 @@ must be seen from outside:
 
 * a new connection: `on_new(flow, pkt, frame)` is called before the segment is
   tracked (the pipeline records it and decides about port reuse);
-* the once-a-second expiry (capture time): `on_expired(flows, frame)`;
+* the once-a-second expiry (capture time), and the eviction of flows when more than
+  `--max-open` are open (`FlowTable.evict`): `on_expired(flows, frame)`;
 * progress, every `every` frames: `progress(frame, bytes_read, flows_seen)`;
 * and `step()` itself returns at the end of any frame after which flows wait in
   `pending` to be handed out, after `batch` frames (so Ctrl-C, which the
@@ -96,9 +97,12 @@ class Frames:
         else:
             started = True
         if p is not OTHER:
-            flow, d = self.table.lookup(p)
+            table = self.table
+            flow, d = table.lookup(p)
             if flow.npkts == 0:
                 self.on_new(flow, p, frame)
+                if table.max_open and len(table.table) > table.max_open:
+                    self.on_expired(table.evict(frame, flow), frame)
             track(flow, p, d)
         if started and ts >= self.next_expire:
             self.next_expire = ts + 1.0

@@ -61,6 +61,7 @@ from multiprocessing.connection import wait
 from .capture import CaptureReader
 from .pipeline import CREATED, FINAL, Analyzer, Stats
 from .records import CaptureError
+from .scans import ScanWatch
 from .render.sink import ByteSink
 from .render.spool import Spooled, discard, spool
 
@@ -486,6 +487,10 @@ def _stats(parts: list[Stats], flows: int) -> Stats:
     that read furthest; TCP packets are the sum of each worker's own."""
     st = max(parts, key=lambda s: s.frames)
     st.tcp_packets = sum(s.tcp_packets for s in parts)
+    scans = ScanWatch()          # each worker counted the probes of its own connections
+    for s in parts:
+        scans.merge(s.scans)
+    st.scans = scans
     st.flows = flows
     st.interrupted = any(s.interrupted for s in parts)
     return st

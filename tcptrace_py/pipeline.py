@@ -28,6 +28,7 @@ from .decode import Decoder, link_name
 from .flows import Flow, FlowTable
 from .frames import Frames
 from .records import Anomaly, CaptureWarning, SkipReport
+from .scans import ScanWatch
 
 TWO_MSL = 240.0        # RFC 9293's MSL is 2 minutes; TIME_WAIT lasts 2 x MSL
 # event kinds of a shard worker, in the order they happen within one frame
@@ -49,13 +50,18 @@ class Stats:
     skipped: SkipReport = field(default_factory=SkipReport)
     warnings: list[CaptureWarning] = field(default_factory=list)
     interrupted: bool = False
+    scans: ScanWatch = field(default_factory=ScanWatch)     # SYN scans and floods (scans.py)
 
 
 class Analyzer:
     def __init__(self, keep_packets: bool = True, grace: float = 10.0, idle: float | None = 3600.0,
-                 ordered: bool = True, reorder_limit: int = 256, shard: tuple[int, int] | None = None):
+                 ordered: bool = True, reorder_limit: int = 256, shard: tuple[int, int] | None = None,
+                 max_open: int = 0):
         self.decoder = Decoder(shard)
-        self.table = FlowTable(keep_packets=keep_packets, grace=grace, idle=idle, shard=shard is not None)
+        if max_open and shard is not None:
+            max_open = max(1, max_open // shard[1])      # each worker holds its share
+        self.table = FlowTable(keep_packets=keep_packets, grace=grace, idle=idle, shard=shard is not None,
+                               max_open=max_open)
         self.stats = Stats(skipped=self.decoder.skipped)
         self.ordered = ordered
         self.reorder_limit = reorder_limit
@@ -115,9 +121,11 @@ class Analyzer:
 
     def _out(self, flows: list[Flow], final: bool = False, kind: int = EXPIRED, frame: int = 0) -> list[Flow]:
         """Finish `flows`; return the flows to hand out now, in output order."""
+        scans = self.stats.scans
         for flow in flows:
             finish(flow)
             self.stats.flows += 1
+            scans.add(flow)
         if self.events is not None:
             # shard mode: the parent decides the order; hand each flow out now
             self.events.append((FINAL, FINAL, [f.id for f in flows]) if final else

@@ -405,3 +405,22 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     q = subprocess.run([sys.executable, "-m", "tcptrace_py", "--summary", str(big)], capture_output=True,
                        cwd=ROOT, timeout=300)
     assert q.returncode == 0 and q.stderr == b""
+
+
+def test_readme_lists_every_anomaly_with_its_severity():
+    """The README's anomaly table names every anomaly id there is, and its severity lists say what
+    `anomalies.SEVERITY` says."""
+    from tcptrace_py.anomalies import SEVERITY
+    doc = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = doc[doc.index("\n## Anomalies"):doc.index("\n## Agreement with tshark")]
+    listed = set(re.findall(r"^\| `([a-z_]+)` \|", table, re.M))
+    assert listed == set(SEVERITY), (set(SEVERITY) - listed, listed - set(SEVERITY))
+    para = doc[doc.index("Anomaly severities:"):]
+    para = para[:para.index("\n\n")]
+    named = {}
+    for sev, ids in re.findall(r"`(error|info|warning)` — ([^;]*)", para):
+        for k in re.findall(r"`([a-z_]+)`", ids):
+            named[k] = sev
+    assert "all others" in para
+    for k, sev in SEVERITY.items():
+        assert named.get(k, "warning") == sev, (k, sev, named.get(k))

@@ -3,11 +3,12 @@
 The JSON contract is API (README, "JSON output"); `SCHEMA` changes whenever a
 key changes meaning or goes away. New keys may be added within a version.
 
-* ``--format json``: one document ``{"schema", "flows": [...], "capture", "totals"}``,
+* ``--format json``: one document ``{"schema", "flows": [...], "scans", "capture", "totals"}``,
   written flow by flow as flows finish, so a large capture streams.
 * ``--format jsonl``: one object per line, each with a ``type``: ``packet`` lines
-  of a flow, then its ``flow`` line (without packets), ..., then one ``capture``
-  line and one ``totals`` line at the end.
+  of a flow, then its ``flow`` line (without packets), ..., then a ``scan`` line
+  for each SYN scan or flood found (scans.py), one ``capture`` line and one
+  ``totals`` line at the end.
 """
 from __future__ import annotations
 
@@ -275,8 +276,8 @@ class JsonWriter:
 
     def close(self, stats) -> None:
         pol = ',"policy":%s' % _dumps(self.verdict) if self.verdict is not None else ""
-        self.out.write('\n],"capture":%s,"totals":%s%s}\n' % (
-            _dumps(capture_dict(stats)), _dumps(self.totals), pol))
+        self.out.write('\n],"scans":%s,"capture":%s,"totals":%s%s}\n' % (
+            _dumps(stats.scans.findings()), _dumps(capture_dict(stats)), _dumps(self.totals), pol))
 
 
 class JsonlWriter:
@@ -318,6 +319,8 @@ class JsonlWriter:
         self.out.flush()
 
     def close(self, stats) -> None:
+        for f in stats.scans.findings():
+            self.out.write(typed_line("scan", f))
         self.out.write(typed_line("capture", capture_dict(stats)))
         self.out.write(typed_line("totals", self.totals))
         if self.verdict is not None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 
+from ..scans import describe
 from ..teach import ConfirmTable
 from .conversation import NBSP, Fold, build, wrap
 from .text import capture_line, shown_line
@@ -89,6 +90,8 @@ class MermaidRenderer(View):
             none = "没有 TCP 连接" if self.lang == "zh" else "No TCP connection to draw"
             self.out.write(f"sequenceDiagram\n    title {escape(none)}\n")
         self.out.write(f"%% {capture_line(stats, self.lang)}\n")
+        for f in stats.scans.findings():
+            self.out.write(f"%% {describe(f, self.lang)}\n")
 
 
 def diagram(conv, lang: str = "en", explain: bool = False) -> list[str]:

@@ -200,6 +200,8 @@ def capture_line(stats, lang: str = "en") -> str:
 
 
 def skipped_lines(stats, lang: str = "en") -> list[str]:
+    """The lines under the capture line: frames that were not TCP or could not be decoded, and
+    the SYN scans and floods found (scans.py), one line each."""
     sk = stats.skipped
     out = []
     zh = lang == "zh"
@@ -210,4 +212,8 @@ def skipped_lines(stats, lang: str = "en") -> list[str]:
         out.append(("  无法解码：" if zh else "  could not be decoded: ") + ", ".join(
             (f"{k} ×{v}（第一个：第 {sk.examples.get(k)} 帧）" if zh else
              f"{k} ×{v} (first: frame {sk.examples.get(k)})") for k, v in sorted(sk.undecodable.items())))
+    scans = getattr(stats, "scans", None)
+    if scans is not None:
+        from ..scans import describe
+        out.extend("  " + describe(f, lang) for f in scans.findings())
     return out
