@@ -262,6 +262,12 @@ class CaptureReader:
                 "read_error", f"read error ({exc.strerror or exc}) after frame {self.frames_read}",
                 frame=self.frames_read + 1, offset=src.offset))
 
+    def _bad_block(self, src: _Source, frame: int, what: str) -> None:
+        """A pcapng block whose length cannot be trusted: the rest of the file is not read."""
+        self.warnings.append(CaptureWarning(
+            "bad_block", f"pcapng block at byte offset {src.offset} {what}; the rest of the file was not read",
+            frame=frame + 1, offset=src.offset))
+
     def _pcapng(self, src: _Source) -> Iterator[tuple]:
         endian = "<"
         ifaces: list[tuple[int, float, float]] = []   # (linktype, seconds per unit, offset)
@@ -284,22 +290,14 @@ class CaptureReader:
                 ifaces = []
             btype, blen = struct.unpack_from(endian + "II", buf, pos)
             if blen < 12 or blen % 4 or blen > MAX_BLOCK:
-                self.warnings.append(CaptureWarning(
-                    "bad_block",
-                    f"pcapng block at byte offset {src.offset} has a bad length ({blen}); "
-                    f"the rest of the file was not read",
-                    frame=frame + 1, offset=src.offset))
+                self._bad_block(src, frame, f"has a bad length ({blen})")
                 return
             if len(buf) - pos < blen and not src.fill(blen):
                 self._cut(src, "the pcapng block")
                 return
             buf, pos = src.buf, src.pos
             if struct.unpack_from(endian + "I", buf, pos + blen - 4)[0] != blen:
-                self.warnings.append(CaptureWarning(
-                    "bad_block",
-                    f"pcapng block at byte offset {src.offset} says it is {blen} bytes long, but its "
-                    f"trailing length disagrees; the rest of the file was not read",
-                    frame=frame + 1, offset=src.offset))
+                self._bad_block(src, frame, f"says it is {blen} bytes long, but its trailing length disagrees")
                 return
             kind = PCAPNG_BLOCKS.get(btype)
             if kind is not None and blen < kind[1]:

@@ -218,23 +218,37 @@ def policy_dict(violations) -> dict | None:
                             "message": v.message} for v in violations]}
 
 
-class JsonWriter:
-    """Streams one JSON document: header, flows as they come, capture stats last.
-
-    `fragment(flow)` (no state: a --jobs worker calls it) and `put(...)` (the writer's side)
-    make up `flow(flow)`."""
+class _FlowWriter:
+    """What the two JSON writers share. `write_flow(flow, write)` (each writer's own) writes one
+    flow and returns what it adds to the totals; `fragment(flow)` is the same as text (no
+    state: a --jobs worker calls it), which the writer's `put(...)` writes in its turn."""
 
     def __init__(self, out, with_packets: bool = True):
         self.out = out
-        self.n = 0
         self.with_packets = with_packets
         self.totals = new_totals()
         self.verdict = None
-        out.write('{"schema":%s,"flows":[' % _dumps(SCHEMA))
 
     def policy(self, violations) -> None:
         """Called before close() when a policy was checked."""
         self.verdict = policy_dict(violations)
+
+    def write_flow(self, flow, write) -> tuple:
+        raise NotImplementedError
+
+    def fragment(self, flow) -> tuple[str, tuple]:
+        parts: list[str] = []
+        totals = self.write_flow(flow, parts.append)
+        return "".join(parts), totals
+
+
+class JsonWriter(_FlowWriter):
+    """Streams one JSON document: header, flows as they come, capture stats last."""
+
+    def __init__(self, out, with_packets: bool = True):
+        super().__init__(out, with_packets)
+        self.n = 0
+        out.write('{"schema":%s,"flows":[' % _dumps(SCHEMA))
 
     def write_flow(self, flow, write) -> tuple:
         """Write one flow's object through `write(str)`, its packets as they are made; return
@@ -257,11 +271,6 @@ class JsonWriter:
         write("]}")
         return totals_of(d)
 
-    def fragment(self, flow) -> tuple[str, tuple]:
-        parts: list[str] = []
-        totals = self.write_flow(flow, parts.append)
-        return "".join(parts), totals
-
     def put(self, frag: tuple) -> None:
         text, totals = frag
         _add_totals(self.totals, totals)
@@ -280,15 +289,8 @@ class JsonWriter:
             _dumps(stats.scans.findings()), _dumps(capture_dict(stats)), _dumps(self.totals), pol))
 
 
-class JsonlWriter:
-    def __init__(self, out, with_packets: bool = True):
-        self.out = out
-        self.with_packets = with_packets
-        self.totals = new_totals()
-        self.verdict = None
-
-    def policy(self, violations) -> None:
-        self.verdict = policy_dict(violations)
+class JsonlWriter(_FlowWriter):
+    """Streams JSON Lines: each flow's packet lines and flow line as they come, capture stats last."""
 
     def write_flow(self, flow, write) -> tuple:
         """Write one flow's lines through `write(str)`, the packet lines as they are made;
@@ -302,11 +304,6 @@ class JsonlWriter:
         d = flow_dict(flow, with_packets=False, ex=ex)
         write(typed_line("flow", d))
         return totals_of(d)
-
-    def fragment(self, flow) -> tuple[str, tuple]:
-        parts: list[str] = []
-        totals = self.write_flow(flow, parts.append)
-        return "".join(parts), totals
 
     def put(self, frag: tuple) -> None:
         text, totals = frag
