@@ -31,7 +31,7 @@ class Exit(enum.IntEnum):
 
 
 FORMATS = ("auto", "rich", "text", "json", "jsonl", "mermaid", "svg")
-MAX_OPEN = 32_768    # open connections (3-4 KB each): about 130 MB at the bound
+MAX_OPEN = 20_000    # open connections (about 4 KB each): about 150 MB of memory at the bound
 
 
 # control characters (a newline in a file name) written as \xNN, so a message stays one line

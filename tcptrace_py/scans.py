@@ -27,28 +27,28 @@ from __future__ import annotations
 MIN_PROBES = 100
 MIN_TARGETS = 50
 MAX_DISTINCT = 65536
-MAX_KEYS = 100_000
+MAX_KEYS = 65_536
 
 
 class _Tally:
     """Probes of one source (or to one target)."""
 
-    __slots__ = ("probes", "synack", "rst", "none", "hosts", "ports", "pairs", "first_frame",
+    __slots__ = ("probes", "synack", "rst", "none", "hosts", "ports", "first_frame",
                  "last_frame", "first_ts", "last_ts")
 
     def __init__(self) -> None:
         self.probes = self.synack = self.rst = self.none = 0
         self.hosts: set = set()
         self.ports: set = set()
-        self.pairs = 0
         self.first_frame = self.last_frame = 0
         self.first_ts = self.last_ts = 0.0
 
-    def add(self, host, port, answer: str, flow) -> None:
-        if self.probes == 0 or flow.first_frame < self.first_frame:
-            self.first_frame, self.first_ts = flow.first_frame, flow.first_ts
-        if flow.last_frame > self.last_frame:
-            self.last_frame, self.last_ts = flow.last_frame, flow.last_ts
+    def add(self, host, port, answer: str, first_frame: int, first_ts: float, last_frame: int,
+            last_ts: float) -> None:
+        if self.probes == 0 or first_frame < self.first_frame:
+            self.first_frame, self.first_ts = first_frame, first_ts
+        if last_frame > self.last_frame:
+            self.last_frame, self.last_ts = last_frame, last_ts
         self.probes += 1
         if answer == "synack":
             self.synack += 1
@@ -77,6 +77,12 @@ class _Tally:
                 if len(mine) >= MAX_DISTINCT:
                     break
                 mine.add(x)
+
+
+def _tally_of(probe: tuple) -> _Tally:
+    t = _Tally()
+    t.add(*probe)
+    return t
 
 
 def probe_answer(flow) -> str | None:
@@ -109,23 +115,39 @@ class ScanWatch:
             return
         src, sport = flow.orig
         dst, dport = flow.resp
-        self._tally(self.by_source, src).add(dst, dport, answer, flow)
-        self._tally(self.by_target, (dst, dport)).add(src, sport, answer, flow)
+        self._add(self.by_source, src, (dst, dport, answer, flow.first_frame, flow.first_ts,
+                                         flow.last_frame, flow.last_ts))
+        self._add(self.by_target, (dst, dport), (src, sport, answer, flow.first_frame, flow.first_ts,
+                                                 flow.last_frame, flow.last_ts))
 
-    def _tally(self, table: dict, key) -> _Tally:
+    def _add(self, table: dict, key, probe: tuple) -> None:
+        """Count a probe. A key's first probe is kept as the tuple itself (a scan makes a target
+        of every port it probes once: most keys never see a second); the second makes a _Tally."""
         t = table.get(key)
         if t is None:
-            t = _Tally()
             if len(table) < MAX_KEYS:
-                table[key] = t
+                table[key] = probe
             else:
                 self.untracked += 1
-        return t
+            return
+        if isinstance(t, tuple):
+            t = table[key] = _tally_of(t)
+        t.add(*probe)
 
     def merge(self, other: "ScanWatch") -> None:
         for mine, theirs in ((self.by_source, other.by_source), (self.by_target, other.by_target)):
             for key, t in theirs.items():
-                self._tally(mine, key).merge(t)
+                have = mine.get(key)
+                if have is None and len(mine) >= MAX_KEYS:
+                    self.untracked += 1
+                    continue
+                t = _tally_of(t) if isinstance(t, tuple) else t
+                if have is None:
+                    mine[key] = t
+                else:
+                    if isinstance(have, tuple):
+                        have = mine[key] = _tally_of(have)
+                    have.merge(t)
         self.untracked += other.untracked
 
     def findings(self) -> list[dict]:
@@ -134,9 +156,13 @@ class ScanWatch:
         from .explain import endpoint_str
         out = []
         for src, t in self.by_source.items():
+            if isinstance(t, tuple):
+                continue                    # one probe
             if t.probes >= MIN_PROBES and len(t.hosts) * len(t.ports) >= MIN_TARGETS:
                 out.append(_finding("syn_scan", {"source": addr_str(src)}, "targets", t))
         for (dst, dport), t in self.by_target.items():
+            if isinstance(t, tuple):
+                continue
             if t.probes >= MIN_PROBES and len(t.hosts) * len(t.ports) >= MIN_TARGETS:
                 out.append(_finding("syn_flood", {"target": endpoint_str((dst, dport))}, "sources", t))
         out.sort(key=lambda f: (f["first_frame"], f["kind"]))
