@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark tcpflow-explain against tshark, tcptrace and tcpdump on the same captures.
 
-    python benchmarks/bench.py [--runs N] [--make] [--scale] [CAPTURE ...]
+    python benchmarks/bench.py [--runs N] [--make] [--scale] [--hostile] [CAPTURE ...]
 
 With no CAPTURE, the two standard captures benchmarks/data/bench-mixed.pcap and
 benchmarks/data/bench-bulk.pcap are used (--make builds whichever is missing with
@@ -27,7 +27,10 @@ The table is printed as markdown and written with every raw number to
 benchmarks/results/bench-<date>.json. --scale additionally builds 100k/1M/5M/10M
 packet versions of the mixed capture (a prefix, the capture itself, and copies
 with shifted addresses and timestamps appended) and measures time and memory
-against size. Only the standard library is used.
+against size. --hostile builds crafted captures of the shapes that cost us the most
+(tests/fuzz/crafted.py: one connection of 1M packets, a SYN scan of 1M ports, a 300k-port
+scan among normal connections; --hostile-size for other sizes) and measures every output
+mode on them. Only the standard library is used.
 """
 from __future__ import annotations
 
@@ -61,16 +64,17 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 # --- the commands ---------------------------------------------------------------------
 
 class Cmd:
-    def __init__(self, key, label, argv, group, ours=False, requires=None):
+    def __init__(self, key, label, argv, group, ours=False, requires=None, default=True):
         self.key = key            # short id, used by --only
         self.label = label        # what the table shows
         self.argv = argv          # list; "{F}" is replaced by the capture path
         self.group = group
         self.ours = ours
         self.requires = requires  # option our CLI must list in --help
+        self.default = default    # run without --only (False: only when named, or by --hostile)
 
 
-def snapshot_code(ref: str | None) -> dict:
+def snapshot_code(ref: str | None, compile_core: bool = True) -> dict:
     """A private copy of the package, so that edits made while the benchmark runs
     cannot mix versions: the working tree as it is now, or the tree of git `ref`."""
     tmp = Path(tempfile.mkdtemp(prefix="tfx-bench-code-"))
@@ -92,7 +96,8 @@ def snapshot_code(ref: str | None) -> dict:
         d = subprocess.run(git + ["status", "--porcelain", "--", "tcptrace_py"], capture_output=True, text=True)
         info["dirty"] = bool(d.stdout.strip())
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(tmp)], check=False)
-    build_core(tmp, info)
+    if compile_core:
+        build_core(tmp, info)
     return info
 
 
@@ -142,7 +147,7 @@ def ours_prefix(args) -> tuple[list[str], dict, dict]:
     env = dict(os.environ)
     if args.ours:
         return args.ours.split(), env, {"command": args.ours}
-    info = snapshot_code(args.ref)
+    info = snapshot_code(args.ref, compile_core=not args.pure)   # --pure: nothing to compile
     # PathFinder comes before an editable install's finder, so PYTHONPATH wins
     env["PYTHONPATH"] = info["path"] + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     chk = subprocess.run([sys.executable, "-c", "import tcptrace_py; print(tcptrace_py.__file__)"],
@@ -183,10 +188,18 @@ def all_commands(prefix: list[str]) -> list[Cmd]:
         Cmd("ours-text-all-jobs2", f"{T} --format text --all --max-packets 0 --jobs 2",
             prefix + ["--format", "text", "--all", "--max-packets", "0", "--jobs", "2", "{F}"], "ours", True,
             requires="--jobs"),
+        # the default views, measured by --hostile (or when named with --only)
+        Cmd("ours-text", f"{T} --format text", prefix + ["--format", "text", "{F}"], "ours", True, default=False),
+        Cmd("ours-text-jobs2", f"{T} --format text --jobs 2", prefix + ["--format", "text", "--jobs", "2", "{F}"],
+            "ours", True, requires="--jobs", default=False),
+        Cmd("ours-summary-text", f"{T} --summary --format text", prefix + ["--summary", "--format", "text", "{F}"],
+            "ours", True, requires="--summary", default=False),
     ]
 
 
 SCALE_DEFAULT = ["ours-summary", "ours-summary-jobs2", "ours-jsonl-jobs2", "tcptrace", "tshark-full"]
+HOSTILE_DEFAULT = ["ours-text", "ours-text-all", "ours-json", "ours-jsonl", "ours-summary-text", "ours-summary",
+                   "ours-text-jobs2", "ours-jsonl-jobs2", "ours-summary-jobs2"]
 
 
 def cli_help(prefix, env, cwd=None) -> str:
@@ -544,6 +557,96 @@ def parse_size(s: str) -> int:
     return int(float(s[:-1] if mult > 1 else s) * mult)
 
 
+# --- --hostile: crafted captures of the shapes that cost the most ------------------------------
+
+CRAFTED = ROOT / "tests" / "fuzz" / "crafted.py"
+HOSTILE_CASES = ("long_connection", "syn_scan", "scan_mixed")
+
+
+def _crafted():
+    """tests/fuzz/crafted.py (the builders of hostile captures), imported by path."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("tfx_crafted", CRAFTED)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def hostile_params(case: str, n: int) -> dict:
+    """The builder's size arguments for a capture of about n packets."""
+    if case == "long_connection":
+        return {"packets": n}                                   # n packets on one connection
+    if case == "syn_scan":
+        return {"syns": n}                                      # n SYNs (+ ~4 % answers and RSTs)
+    if case == "scan_mixed":
+        return {"ports": round(n * 0.3), "connections": round(n * 0.04)}   # ~0.3 n scan + ~0.7 n normal
+    raise ValueError(case)
+
+
+def build_hostile(case: str, n: int) -> Path:
+    """benchmarks/data/hostile-<case>-<n>.pcap, built by crafted.py unless it is there already from
+    the same builder source and arguments (a .json beside it says which)."""
+    import hashlib
+    params = hostile_params(case, n)
+    path = DATA / f"hostile-{case.replace('_', '-')}-{size_label(n)}.pcap"
+    stamp = path.with_name(path.name + ".json")
+    want = {"builder": f"build_{case}", "args": params,
+            "crafted_sha256": hashlib.sha256(CRAFTED.read_bytes()).hexdigest()}
+    try:
+        if path.exists() and json.loads(stamp.read_text()) == want:
+            return path
+    except (OSError, ValueError):
+        pass
+    DATA.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    getattr(_crafted(), want["builder"])(path, **params)
+    stamp.write_text(json.dumps(want) + "\n")
+    print(f"# built {path.name}: {path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s",
+          file=sys.stderr)
+    return path
+
+
+def hostile_table(rows: list[dict]) -> str:
+    """Commands down, captures across: median wall s / peak MB of all processes (exit if not 0)."""
+    keys = []
+    for row in rows:
+        for k in row["results"]:
+            if k not in keys:
+                keys.append(k)
+    head = "| command | " + " | ".join(
+        f"{r['case']} ({r['frames']:,} frames, {r['bytes'] / 1e6:.0f} MB)" for r in rows) + " |"
+    lines = [head, "|---|" + "---:|" * len(rows)]
+    for k in keys:
+        label = next(r["results"][k]["label"] for r in rows if k in r["results"])
+        cells = []
+        for row in rows:
+            r = row["results"].get(k)
+            if r is None:
+                cells.append("–")
+                continue
+            bad = "" if r["exit_codes"] == [0] else f" (exit {','.join(map(str, r['exit_codes']))})"
+            if any(m.get("timed_out") for m in r["runs"]):
+                bad += " TIMEOUT"
+            mb = max(r["peak_rss_mb"], r["tree_rss_mb"])
+            cells.append(f"{r['median_wall_s']:.1f} s / {mb:,.0f} MB{bad}")
+        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
+    lines += ["", "Per MB of input (the bound of tests/test_cost.py: 256 MB and 10 s per MB):", "",
+              "| command | " + " | ".join(r["case"] for r in rows) + " |", "|---|" + "---:|" * len(rows)]
+    for k in keys:
+        label = next(r["results"][k]["label"] for r in rows if k in r["results"])
+        cells = []
+        for row in rows:
+            r = row["results"].get(k)
+            mb_in = row["bytes"] / 1e6
+            if r is None or not mb_in:
+                cells.append("–")
+                continue
+            mb = max(r["peak_rss_mb"], r["tree_rss_mb"])
+            cells.append(f"{mb / mb_in:,.1f} MB / {r['median_wall_s'] / mb_in:.2f} s")
+        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # --- machine ---------------------------------------------------------------------------------
 
 def _first_line(argv) -> str:
@@ -707,6 +810,16 @@ def main(argv=None) -> int:
     ap.add_argument("--scale-commands", default=",".join(SCALE_DEFAULT),
                     help="command ids for --scale (%(default)s)")
     ap.add_argument("--scale-runs", type=int, default=1, help="runs per command and size for --scale (1)")
+    ap.add_argument("--hostile", action="store_true",
+                    help="build the crafted hostile captures (one 1M-packet connection, a 1M-SYN scan, a "
+                    "300k-port scan among normal connections) and measure every output mode on them; "
+                    "without CAPTURE arguments, instead of the standard captures")
+    ap.add_argument("--hostile-size", default="1M",
+                    help="packets per hostile capture (1M; e.g. 100k for a quick run)")
+    ap.add_argument("--hostile-cases", default=",".join(HOSTILE_CASES), help="hostile captures (%(default)s)")
+    ap.add_argument("--hostile-commands", default=",".join(HOSTILE_DEFAULT),
+                    help="command ids for --hostile (%(default)s)")
+    ap.add_argument("--hostile-runs", type=int, default=1, help="runs per command and capture for --hostile (1)")
     ap.add_argument("--wait-idle", type=float, default=30, metavar="S",
                     help="before each run, wait up to S seconds for the CPUs to be >=75%% idle (30; 0: don't)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds before one run is killed (3600)")
@@ -724,13 +837,18 @@ def main(argv=None) -> int:
     only = set(args.only.split(",")) if args.only else None
     skip = set(args.skip.split(",")) if args.skip else set()
     known = {c.key for c in cmds_all}
-    for k in (only or set()) | skip | set(args.scale_commands.split(",")):
+    for k in (only or set()) | skip | set(args.scale_commands.split(",")) | set(args.hostile_commands.split(",")):
         if k and k not in known:
             ap.error(f"unknown command id {k!r} (known: {', '.join(sorted(known))})")
+    cases = [c for c in args.hostile_cases.split(",") if c]
+    for c in cases:
+        if c not in HOSTILE_CASES:
+            ap.error(f"unknown hostile case {c!r} (known: {', '.join(HOSTILE_CASES)})")
+    hostile_only = args.hostile and not args.captures
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    captures = [Path(c).resolve() for c in args.captures] or [DATA / n for n in STANDARD]
+    captures = [Path(c).resolve() for c in args.captures] or ([] if hostile_only else [DATA / n for n in STANDARD])
     missing = [c for c in captures if not c.exists()]
     if missing:
         std = [STANDARD[c.name] for c in missing if c.name in STANDARD and c.resolve().parent == DATA.resolve()]
@@ -743,7 +861,7 @@ def main(argv=None) -> int:
 
     runnable, skipped = [], {}
     for c in cmds_all:
-        if (only and c.key not in only) or c.key in skip:
+        if (only and c.key not in only) or c.key in skip or (not only and not c.default):
             continue
         why = available(c, help_text)
         if why:
@@ -759,6 +877,7 @@ def main(argv=None) -> int:
         "ours_code": code,
         "captures": [],
         "scale": None,
+        "hostile": None,
     }
     m = report["machine"]
     print(f"\n**Machine:** {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), {m['mem_gib']} GiB, "
@@ -786,8 +905,33 @@ def main(argv=None) -> int:
             print(f"\nHighest 1-min load average seen during these runs: {load:.2f}{note}")
             sys.stdout.flush()
 
+    if args.hostile:
+        n = parse_size(args.hostile_size)
+        by_key = {c.key: c for c in cmds_all}
+        hcmds = [by_key[k] for k in args.hostile_commands.split(",") if k and available(by_key[k], help_text) is None]
+        hrows = []
+        for case in cases:
+            path = build_hostile(case, n)
+            frames = count_frames(path)
+            print(f"# hostile {case}: {path.name}, {frames:,} frames, {path.stat().st_size / 1e6:.1f} MB",
+                  file=sys.stderr)
+            res = bench_capture(path, hcmds, env_ours, args.hostile_runs, args.timeout, frames, code.get("path"),
+                                args.wait_idle)
+            hrows.append({"case": case, "params": hostile_params(case, n), "frames": frames, "path": str(path),
+                          "bytes": path.stat().st_size, "results": res})
+        report["hostile"] = {"size": n, "runs": args.hostile_runs, "builder": str(CRAFTED), "rows": hrows}
+        print(f"\n### Hostile captures ({size_label(n)} packets a capture; median wall s / peak RSS MB of all "
+              f"processes, {args.hostile_runs} run(s))\n")
+        print(hostile_table(hrows))
+        load = max((r["max_loadavg_1min"] for row in hrows for r in row["results"].values()), default=0)
+        print(f"\nHighest 1-min load average seen during these runs: {load:.2f}")
+        sys.stdout.flush()
+
     if args.scale or args.scale_only:
-        src = next((c for c in captures if c.name == "bench-mixed.pcap"), captures[0])
+        src = next((c for c in captures if c.name == "bench-mixed.pcap"),
+                   captures[0] if captures else DATA / "bench-mixed.pcap")
+        if not src.exists():
+            raise SystemExit(f"--scale: missing {src}  (python benchmarks/bench.py --make builds it)")
         sizes = [parse_size(s) for s in args.scale_sizes.split(",") if s.strip()]
         scmds = [c for c in cmds_all if c.key in args.scale_commands.split(",") and available(c, help_text) is None]
         rows = []
