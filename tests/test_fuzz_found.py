@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from tcptrace_py.cli import main
-from tcptrace_py.render.jsonout import new_totals, typed_line, with_raw_key
+from tcptrace_py.render.jsonout import new_totals, typed_line
 from wellformed import assert_well_formed, mode_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,8 +122,6 @@ def test_jsonl_record_formatter_has_no_dangling_comma():
     assert typed_line("totals", {}) == '{"type":"totals"}\n'
     assert json.loads(typed_line("totals", new_totals())) == {"type": "totals", **new_totals()}
     assert typed_line("capture", {"a": 1, "b": [1]}) == '{"type":"capture","a":1,"b":[1]}\n'
-    assert with_raw_key("{}", "packets", "[]") == '{"packets":[]}'
-    assert json.loads(with_raw_key('{"id":1}', "packets", '[{"x":1}]')) == {"id": 1, "packets": [{"x": 1}]}
 
 
 def test_an_empty_capture_has_the_totals_of_every_key(tmp_path):

@@ -32,12 +32,6 @@ def typed_line(kind: str, d: dict) -> str:
     return _dumps({"type": kind, **d}) + "\n"
 
 
-def with_raw_key(obj_text: str, key: str, raw: str) -> str:
-    """`obj_text` (an encoded JSON object) with `key` added last, its value `raw` (already JSON)."""
-    sep = "," if obj_text != "{}" else ""
-    return f'{obj_text[:-1]}{sep}"{key}":{raw}}}'
-
-
 def new_totals() -> dict:
     """The totals of no connection: every key present, so an empty capture has the same shape."""
     return {"flows": 0, "packets": 0, "anomalies": {}, "conn_states": {}}
@@ -136,26 +130,54 @@ def packet_json(flow, notes: bool = True, head: str = "{", flush=None, explainer
 def anomaly_list(flow, ex=None) -> list[dict]:
     """Every anomaly of the flow, per packet and flow-level, with a message (`ex`: the flow's
     English Explainer, if one is made already)."""
-    out = []
+    return list(anomaly_records(flow, ex))
+
+
+def anomaly_records(flow, ex=None):
+    """`anomaly_list`, one record at a time (a long connection may have a million)."""
     if flow.packets:
         if ex is None:
             ex = Explainer(flow)
         for p in flow.packets:
             if p.anomalies:
                 for k, det in p.anomalies.items():
-                    out.append({"kind": k, "frame": p.frame, "dir": DIRS[p.dir],
-                                "message": ex.anomaly_message(p, k, det)})
+                    yield {"kind": k, "frame": p.frame, "dir": DIRS[p.dir],
+                           "message": ex.anomaly_message(p, k, det)}
     else:
         for k, (n, first) in flow.counts.items():
-            out.append({"kind": k, "frame": first, "dir": None,
-                        "message": f"{n} × {k.replace('_', ' ')} (first in frame {first})"})
+            yield {"kind": k, "frame": first, "dir": None,
+                   "message": f"{n} × {k.replace('_', ' ')} (first in frame {first})"}
     for a in flow.anomalies:
-        out.append({"kind": a.kind, "frame": a.frame, "dir": None if a.dir is None else DIRS[a.dir],
-                    "message": a.message})
-    return out
+        yield {"kind": a.kind, "frame": a.frame, "dir": None if a.dir is None else DIRS[a.dir],
+               "message": a.message}
 
 
-def flow_dict(flow, with_packets: bool = True, notes: bool = True, ex=None) -> dict:
+_ANOMALIES_AT = ',"anomalies":[],"reuses":'
+
+
+def write_flow_object(flow, d: dict, write, ex, close: bool = True) -> None:
+    """Write `_dumps(d)` through `write`, where `d` is `flow_dict(..., with_anomalies=False)`:
+    the same bytes as with its anomaly list, written a chunk of records at a time (without the
+    closing brace unless `close`: the caller adds keys)."""
+    text = _dumps(d)
+    if not close:
+        text = text[:-1]
+    at = text.index(_ANOMALIES_AT) + len(_ANOMALIES_AT) - len('],"reuses":')
+    write(text[:at])
+    chunk: list[str] = []
+    first = True
+    for a in anomaly_records(flow, ex):
+        chunk.append(_dumps(a))
+        if len(chunk) >= CHUNK:
+            write(("" if first else ",") + ",".join(chunk))
+            first = False
+            chunk = []
+    if chunk:
+        write(("" if first else ",") + ",".join(chunk))
+    write(text[at:])
+
+
+def flow_dict(flow, with_packets: bool = True, notes: bool = True, ex=None, with_anomalies: bool = True) -> dict:
     v = flow.ended
     o, r = flow.ends
     z = flow.zeek   # Zeek's view (zeek.py): sizes in Zeek's orientation, None where conn.log has '-'
@@ -186,7 +208,7 @@ def flow_dict(flow, with_packets: bool = True, notes: bool = True, ex=None) -> d
         "zeek_resp_bytes": z.resp_bytes if z is not None else None,
         "missed_bytes": z.missed_bytes if z is not None else 0,
         "anomaly_counts": v.anomaly_counts,
-        "anomalies": anomaly_list(flow, ex),
+        "anomalies": anomaly_list(flow, ex) if with_anomalies else [],
         "reuses": flow.reused_from if isinstance(flow.reused_from, int) else None,
     }
     if with_packets:
@@ -254,13 +276,13 @@ class JsonWriter(_FlowWriter):
         """Write one flow's object through `write(str)`, its packets as they are made; return
         what it adds to the totals (no state: a --jobs worker calls it)."""
         ex = Explainer(flow) if flow.packets else None     # one for the anomalies and the notes
-        d = flow_dict(flow, with_packets=False, ex=ex)
-        text = _dumps(d)
+        d = flow_dict(flow, with_packets=False, ex=ex, with_anomalies=False)
         if not self.with_packets:
-            write(text)
+            write_flow_object(flow, d, write, ex)
             return totals_of(d)
         # "packets" is the last key of a flow
-        write(with_raw_key(text, "packets", "[")[:-1])
+        write_flow_object(flow, d, write, ex, close=False)
+        write(',"packets":[')
         first = [True]
 
         def flush(objs: list) -> None:
@@ -301,8 +323,9 @@ class JsonlWriter(_FlowWriter):
                 if lines:
                     write("\n".join(lines) + "\n")
             flush(packet_json(flow, True, '{"type":"packet","flow":%d,' % flow.id, flush, ex))
-        d = flow_dict(flow, with_packets=False, ex=ex)
-        write(typed_line("flow", d))
+        d = flow_dict(flow, with_packets=False, ex=ex, with_anomalies=False)
+        write_flow_object(flow, {"type": "flow", **d}, write, ex)
+        write("\n")
         return totals_of(d)
 
     def put(self, frag: tuple) -> None:
