@@ -19,9 +19,8 @@ The file is read and written at explicit offsets (pread/pwrite), and a forked pr
 `--jobs` worker) makes a file of its own on its first spill: it never shares offsets with its
 parent, which has no spilled log when it forks (it only merges).
 
-`len(log)` counts every packet; `log[i]` and slices read the packets in memory when
-nothing was spilled, and otherwise read the whole log (the graphic renderers, which
-draw a connection whole, take `list(log)` once).
+`len(log)` counts every packet; `log[i]` reads the one chunk that holds packet i, a slice
+the whole log (the graphic renderers, which draw a connection whole, take `list(log)` once).
 """
 from __future__ import annotations
 
@@ -157,9 +156,22 @@ class PacketLog:
         yield from list(self.mem)
 
     def __getitem__(self, i):
-        if self.chunks:
+        if not self.chunks:
+            return self.mem[i]
+        if isinstance(i, slice):
             return list(self._all())[i]
-        return self.mem[i]
+        n = self.spilled + len(self.mem)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("packet index out of range")
+        if i >= self.spilled:
+            return self.mem[i - self.spilled]
+        for off, size, count in self.chunks:     # read only the chunk that holds it
+            if i < count:
+                return _packet(pickle.loads(self.sp.read(off, size))[i])
+            i -= count
+        raise IndexError("packet index out of range")
 
     def update(self, fn) -> None:
         """Call `fn(packet)` on every packet, to change it: the spilled ones are read, changed

@@ -66,7 +66,13 @@ def test_a_log_spills_and_reads_back_every_field(tiny):
     back = list(log)
     assert [_fields(p) for p in back] == [_fields(p) for p in made]
     assert [_fields(p) for p in log] == [_fields(p) for p in made]       # a second pass: the same
-    assert _fields(log[0]) == _fields(made[0]) and _fields(log[-1]) == _fields(made[-1])
+    assert [_fields(log[i]) for i in range(13)] == [_fields(p) for p in made]
+    assert [_fields(log[i]) for i in range(-13, 0)] == [_fields(p) for p in made]
+    assert [_fields(p) for p in log[3:9]] == [_fields(p) for p in made[3:9]]
+    with pytest.raises(IndexError):
+        log[13]
+    with pytest.raises(IndexError):
+        log[-14]
     assert bool(log) and not bool(PacketLog())
 
 
