@@ -35,7 +35,6 @@ BUDGET = 131072         # packets all logs together hold in memory before the ap
 MIN_SPILL = 64          # ... if it holds at least this many (so a spill is never a tiny write)
 
 
-
 def _row(p) -> tuple:
     """Every field of a packet (the analysis' too), as spilled."""
     return (p.frame, p.ts, p.src, p.dst, p.sport, p.dport, p.seq, p.ack_raw, p.flags, p.win_raw, p.len,
@@ -149,9 +148,13 @@ class PacketLog:
             return self._all()
         return iter(self.mem)
 
+    def _rows(self, off: int, size: int) -> list:
+        """The rows of one spilled chunk."""
+        return pickle.loads(self.sp.read(off, size))
+
     def _all(self):
         for off, size, _count in list(self.chunks):
-            for row in pickle.loads(self.sp.read(off, size)):
+            for row in self._rows(off, size):
                 yield _packet(row)
         yield from list(self.mem)
 
@@ -169,7 +172,7 @@ class PacketLog:
             return self.mem[i - self.spilled]
         for off, size, count in self.chunks:     # read only the chunk that holds it
             if i < count:
-                return _packet(pickle.loads(self.sp.read(off, size))[i])
+                return _packet(self._rows(off, size)[i])
             i -= count
         raise IndexError("packet index out of range")
 
@@ -183,7 +186,7 @@ class PacketLog:
             self.chunks = []
             self.sp.live -= 1
             for off, size, _count in old:
-                pk = [_packet(row) for row in pickle.loads(self.sp.read(off, size))]
+                pk = [_packet(row) for row in self._rows(off, size)]
                 for p in pk:
                     fn(p)
                 self._write([_row(p) for p in pk])

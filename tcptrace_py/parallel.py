@@ -63,7 +63,7 @@ from .pipeline import CREATED, FINAL, Analyzer, Stats
 from .records import CaptureError
 from .scans import ScanWatch
 from .render.sink import ByteSink
-from .render.spool import Spooled, discard, spool
+from .render.spool import discard, spool
 
 SYNC_FRAMES = 4096     # a worker reports its events (and reads its ids) every this many frames
 # A worker that has run ahead of the others keeps its finished flows until their ids come; past
@@ -158,17 +158,16 @@ class Job:
         if past_limit:
             frag = None
         elif len(flow.packets) > SPOOL_PACKETS and hasattr(self.renderer, "write_flow"):
-            frag = self._spooled(flow)
+            frag = self._spooled(flow)          # already encoded, in its file
         elif self.encoding is not None and hasattr(self.renderer, "encoded"):
             frag = self.renderer.encoded(flow, self.encoding, self.errors)
         else:
             frag = self.renderer.fragment(flow)
-        if frag is not None and self.encoding is not None and not isinstance(frag, (bytes, Spooled)) \
-                and not (isinstance(frag, tuple) and isinstance(frag[0], Spooled)):
-            if isinstance(frag, tuple):
-                frag = (frag[0].encode(self.encoding, self.errors),) + frag[1:]
-            else:
-                frag = frag.encode(self.encoding, self.errors)
+            if self.encoding is not None:
+                if isinstance(frag, tuple):
+                    frag = (frag[0].encode(self.encoding, self.errors),) + frag[1:]
+                else:
+                    frag = frag.encode(self.encoding, self.errors)
         found = self.policy.check(flow) if self.policy.active else []
         case = self.junit.case(flow, found) if self.junit is not None else None
         return True, frag, found, case
