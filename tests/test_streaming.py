@@ -48,7 +48,9 @@ def test_pipe_reports_first_connection_before_input_ends():
         p.stdin.flush()
         seen = b""
         deadline = time.monotonic() + 20
-        while b'"type":"flow"' not in seen and time.monotonic() < deadline:
+        # until the flow line is out whole (a long connection's lines are written in pieces)
+        while not (b'"type":"flow"' in seen and b"\n" in seen[seen.index(b'"type":"flow"'):]) \
+                and time.monotonic() < deadline:
             ready, _, _ = select.select([p.stdout], [], [], 0.5)
             if ready:
                 seen += p.stdout.read1(65536)
