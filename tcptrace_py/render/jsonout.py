@@ -164,17 +164,27 @@ def write_flow_object(flow, d: dict, write, ex, close: bool = True) -> None:
         text = text[:-1]
     at = text.index(_ANOMALIES_AT) + len(_ANOMALIES_AT) - len('],"reuses":')
     write(text[:at])
+    put = elements(write)
     chunk: list[str] = []
-    first = True
     for a in anomaly_records(flow, ex):
         chunk.append(_dumps(a))
         if len(chunk) >= CHUNK:
-            write(("" if first else ",") + ",".join(chunk))
-            first = False
+            put(chunk)
             chunk = []
-    if chunk:
-        write(("" if first else ",") + ",".join(chunk))
+    put(chunk)
     write(text[at:])
+
+
+def elements(write):
+    """A function that writes lists of encoded JSON values through `write` as the elements of
+    one array, a comma between each (the array's brackets are the caller's)."""
+    first = [True]
+
+    def put(items: list) -> None:
+        if items:
+            write(("" if first[0] else ",") + ",".join(items))
+            first[0] = False
+    return put
 
 
 def flow_dict(flow, with_packets: bool = True, notes: bool = True, ex=None, with_anomalies: bool = True) -> dict:
@@ -283,13 +293,8 @@ class JsonWriter(_FlowWriter):
         # "packets" is the last key of a flow
         write_flow_object(flow, d, write, ex, close=False)
         write(',"packets":[')
-        first = [True]
-
-        def flush(objs: list) -> None:
-            if objs:
-                write(("" if first[0] else ",") + ",".join(objs))
-                first[0] = False
-        flush(packet_json(flow, True, "{", flush, ex))
+        put = elements(write)
+        put(packet_json(flow, True, "{", put, ex))
         write("]}")
         return totals_of(d)
 

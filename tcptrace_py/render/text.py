@@ -212,8 +212,6 @@ def skipped_lines(stats, lang: str = "en") -> list[str]:
         out.append(("  无法解码：" if zh else "  could not be decoded: ") + ", ".join(
             (f"{k} ×{v}（第一个：第 {sk.examples.get(k)} 帧）" if zh else
              f"{k} ×{v} (first: frame {sk.examples.get(k)})") for k, v in sorted(sk.undecodable.items())))
-    scans = getattr(stats, "scans", None)
-    if scans is not None:
-        from ..scans import describe
-        out.extend("  " + describe(f, lang) for f in scans.findings())
+    from ..scans import describe
+    out.extend("  " + describe(f, lang) for f in stats.scans.findings())
     return out
