@@ -11,9 +11,10 @@ from setuptools import setup
 # pipeline.py stays interpreted: compiled, it saves under 3 % of the instructions of a run, and its generator
 # lost the open connections when Ctrl-C arrived (nothing was reported after an interruption).
 CORE = [
-    "tcptrace_py/records.py", "tcptrace_py/packetlog.py", "tcptrace_py/capture.py", "tcptrace_py/decode.py",
-    "tcptrace_py/flows.py", "tcptrace_py/tracker.py", "tcptrace_py/anomalies.py",
-    "tcptrace_py/zeek.py", "tcptrace_py/explain.py", "tcptrace_py/frames.py",
+    "tcptrace_py/core/records.py", "tcptrace_py/core/packetlog.py", "tcptrace_py/core/capture.py",
+    "tcptrace_py/core/decode.py", "tcptrace_py/core/flows.py", "tcptrace_py/core/tracker.py",
+    "tcptrace_py/core/detectors.py", "tcptrace_py/core/zeek.py", "tcptrace_py/core/frames.py",
+    "tcptrace_py/prose/explain.py",
     "tcptrace_py/render/jsonout.py", "tcptrace_py/render/text.py",
     "tcptrace_py/render/timeline.py", "tcptrace_py/render/summary.py",
 ]

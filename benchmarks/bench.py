@@ -136,7 +136,7 @@ def build_core(tmp: Path, info: dict) -> None:
                            capture_output=True, text=True)
         if r.returncode != 0:
             print(r.stderr[-2000:], file=sys.stderr)
-    chk = subprocess.run([sys.executable, "-c", "import tcptrace_py as t; print(t.core())"], cwd=tmp,
+    chk = subprocess.run([sys.executable, "-c", "import tcptrace_py as t; print(t.core() if callable(t.core) else t.core.kind())"], cwd=tmp,
                          capture_output=True, text=True)
     info["core"] = chk.stdout.strip() if chk.returncode == 0 else "pure Python"
 

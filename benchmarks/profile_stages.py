@@ -53,10 +53,10 @@ def load_code(ref: str | None) -> dict:
     import tcptrace_py
     if not tcptrace_py.__file__.startswith(info["path"]):
         raise SystemExit(f"snapshot not picked up: {tcptrace_py.__file__}")
-    from tcptrace_py.capture import CaptureReader
-    from tcptrace_py.decode import Decoder
-    from tcptrace_py.flows import FlowTable
-    from tcptrace_py.pipeline import Analyzer
+    from tcptrace_py.core.capture import CaptureReader
+    from tcptrace_py.core.decode import Decoder
+    from tcptrace_py.core.flows import FlowTable
+    from tcptrace_py.core.pipeline import Analyzer
     from tcptrace_py.render.jsonout import JsonWriter
     from tcptrace_py.render.text import TextRenderer
     return info

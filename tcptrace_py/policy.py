@@ -24,8 +24,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .anomalies import SEVERITY
-from .decode import addr_str
+from .core.detectors import SEVERITY
+from .core.decode import addr_str
 
 SEVERITIES = ("info", "warning", "error")
 REQUIREMENTS = ("handshake", "graceful-close", "closed", "no-anomalies")
@@ -288,7 +288,7 @@ def anomaly_text(flow, kind: str) -> str:
             return a.message
     for p in flow.packets:
         if p.anomalies and kind in p.anomalies:
-            from .explain import Explainer
+            from .prose.explain import Explainer
             return Explainer(flow).anomaly_message(p, kind, p.anomalies[kind])
     return kind.replace("_", " ")
 

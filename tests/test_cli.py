@@ -353,7 +353,7 @@ def test_snaplen_cut_packets_keep_their_length():
 
 def test_internal_errors_are_one_line(monkeypatch):
     """Even a bug of ours ends in one line and exit 5, never a traceback."""
-    code = ("import tcptrace_py.pipeline as p\n"
+    code = ("import tcptrace_py.core.pipeline as p\n"
             "def boom(*a, **k): raise ZeroDivisionError('simulated')\n"
             "p.finish = boom\n"
             "import sys; sys.argv = ['tcpflow-explain', 'sample_pcaps/seed-8090.pcap']\n"
@@ -410,7 +410,7 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
 def test_readme_lists_every_anomaly_with_its_severity():
     """The README's anomaly table names every anomaly id there is, and its severity lists say what
     `anomalies.SEVERITY` says."""
-    from tcptrace_py.anomalies import SEVERITY
+    from tcptrace_py.core.detectors import SEVERITY
     doc = (ROOT / "README.md").read_text(encoding="utf-8")
     table = doc[doc.index("\n## Anomalies"):doc.index("\n## Agreement with tshark")]
     listed = set(re.findall(r"^\| `([a-z_]+)` \|", table, re.M))

@@ -32,7 +32,7 @@ DRIVER = r"""
 import sys, tcptrace_py
 from click.testing import CliRunner
 from tcptrace_py.cli import main
-print(tcptrace_py.core())
+print(tcptrace_py.core.kind())
 modes = [m.split("\x1f") for m in sys.argv[1].split("\x1e")]
 runner = CliRunner()
 for cap in sys.argv[2:]:
@@ -59,7 +59,7 @@ def _installed(tmp_path, pure: bool, *args: str) -> subprocess.CompletedProcess:
 
 
 def _installed_core(tmp_path) -> str:
-    r = _installed(tmp_path, False, "-c", "import tcptrace_py; print(tcptrace_py.core())")
+    r = _installed(tmp_path, False, "-c", "import tcptrace_py; print(tcptrace_py.core.kind())")
     if r.returncode != 0:
         pytest.skip("tcpflow-explain is not installed in this Python (pip install .)")
     return r.stdout.strip()
@@ -75,8 +75,8 @@ def test_the_installed_core_is_compiled(tmp_path):
 
 def test_pure_modules_are_imported_when_asked(tmp_path):
     r = _installed(tmp_path, True, "-c",
-                   "import tcptrace_py, tcptrace_py.tracker as t, tcptrace_py.render.jsonout as j;"
-                   "print(tcptrace_py.core(), t.__file__.endswith('.py'), j.__file__.endswith('.py'))")
+                   "import tcptrace_py, tcptrace_py.core.tracker as t, tcptrace_py.render.jsonout as j;"
+                   "print(tcptrace_py.core.kind(), t.__file__.endswith('.py'), j.__file__.endswith('.py'))")
     if r.returncode != 0:
         pytest.skip("tcpflow-explain is not installed in this Python (pip install .)")
     assert r.stdout.split() == ["pure", "Python", "True", "True"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tcptrace_py import analyze
-from tcptrace_py.records import CaptureError
+from tcptrace_py.core.records import CaptureError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpus"

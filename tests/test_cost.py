@@ -211,7 +211,7 @@ def test_crafted_captures_are_about_one_megabyte(captures):
 
 
 def test_huge_records_are_the_largest_the_reader_accepts(captures):
-    from tcptrace_py.capture import MAX_RECORD, CaptureReader
+    from tcptrace_py.core.capture import MAX_RECORD, CaptureReader
     assert crafted.MAX_RECORD == MAX_RECORD
     reader = CaptureReader(str(captures["huge_records"]))
     caplens = [frame[5] for frame in reader]

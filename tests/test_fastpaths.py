@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tcptrace_py.capture import CaptureReader
-from tcptrace_py.decode import Decoder
-from tcptrace_py.explain import Explainer
-from tcptrace_py.pipeline import Analyzer
-from tcptrace_py.records import Packet
+from tcptrace_py.core.capture import CaptureReader
+from tcptrace_py.core.decode import Decoder
+from tcptrace_py.prose.explain import Explainer
+from tcptrace_py.core.pipeline import Analyzer
+from tcptrace_py.core.records import Packet
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -135,8 +135,8 @@ def test_shard_decode_gives_the_partition_answer():
     every sample and corpus capture, for both workers, the fast path's hash of the header bytes
     and the general path's hash of the decoded addresses give `flows.partition`'s answer, and the
     partitions are dealt to the workers as the rule says."""
-    from tcptrace_py.decode import OTHER
-    from tcptrace_py.flows import partition
+    from tcptrace_py.core.decode import OTHER
+    from tcptrace_py.core.flows import partition
     n = 0
     for capture in CAPTURES:
         try:
@@ -171,8 +171,8 @@ def test_flow_keys_tell_the_connections_apart():
     are other flows; and a key's partition is `flows.partition`'s answer for its 4-tuple."""
     import ipaddress
 
-    from tcptrace_py.flows import FlowTable, key_partition, partition
-    from tcptrace_py.records import ACK, SYN, new_packet
+    from tcptrace_py.core.flows import FlowTable, key_partition, partition
+    from tcptrace_py.core.records import ACK, SYN, new_packet
 
     def seg(frame, src, sport, dst, dport, flags=ACK):
         a, b = ipaddress.ip_address(src).packed, ipaddress.ip_address(dst).packed
@@ -199,7 +199,7 @@ def test_flow_keys_tell_the_connections_apart():
 def test_options_of_the_wrong_length_are_malformed_not_typed():
     """MSS, window scale, SACK and timestamps of a wrong length are reported as malformed (their
     consumers expect the typed value), and parsing goes on after them."""
-    from tcptrace_py.decode import format_options, option_value, parse_options
+    from tcptrace_py.core.decode import format_options, option_value, parse_options
     raw = b"\x02\x03\x05" + b"\x03\x04\x07\x00" + b"\x05\x04ab" + b"\x08\x06abcd" + b"\x04\x02"
     assert parse_options(raw) == [("malformed", b"\x02\x03\x05"), ("malformed", b"\x03\x04\x07\x00"),
                                   ("malformed", b"\x05\x04ab"), ("malformed", b"\x08\x06abcd"),
@@ -213,7 +213,7 @@ def _lines_from_rows(flow, first, last, lang, notes, explain, asc) -> list[str]:
     draws): the reference for the text writer's direct path."""
     from tcptrace_py.render.text import ARROW
     from tcptrace_py.render.timeline import rows
-    from tcptrace_py.teach import lesson_lines
+    from tcptrace_py.prose.teach import lesson_lines
 
     out = []
     prev = -1

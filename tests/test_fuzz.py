@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tcptrace_py.capture import CaptureReader
-from tcptrace_py.pipeline import Analyzer
-from tcptrace_py.records import CaptureError
+from tcptrace_py.core.capture import CaptureReader
+from tcptrace_py.core.pipeline import Analyzer
+from tcptrace_py.core.records import CaptureError
 from tcptrace_py.render.jsonout import JsonWriter
 from tcptrace_py.render.text import TextRenderer
 

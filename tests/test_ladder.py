@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from rich.cells import cell_len
 from rich.console import Console
 
-from tcptrace_py.capture import CaptureReader
+from tcptrace_py.core.capture import CaptureReader
 from tcptrace_py.cli import main
-from tcptrace_py.pipeline import Analyzer
+from tcptrace_py.core.pipeline import Analyzer
 from tcptrace_py.render import mermaid
 from tcptrace_py.render.conversation import arrow_label, build, visible, wrap
 from tcptrace_py.render.ladder import LadderRenderer

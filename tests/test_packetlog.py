@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tcptrace_py import packetlog, parallel
+from tcptrace_py.core import packetlog
+
+from tcptrace_py.engine import parallel
 from tcptrace_py.cli import main
-from tcptrace_py.packetlog import SPILL, PacketLog
-from tcptrace_py.records import new_packet
+from tcptrace_py.core.packetlog import SPILL, PacketLog
+from tcptrace_py.core.records import new_packet
 from tcptrace_py.render.spool import Spooled, spool, write_piece
 from wellformed import assert_well_formed, mode_of
 

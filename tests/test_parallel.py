@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tcptrace_py import parallel
-from tcptrace_py.capture import CaptureReader
-from tcptrace_py.pipeline import CREATED, EXPIRED, FINAL, REUSED, Analyzer
+from tcptrace_py.engine import parallel
+from tcptrace_py.core.capture import CaptureReader
+from tcptrace_py.core.pipeline import CREATED, EXPIRED, FINAL, REUSED, Analyzer
 from tcptrace_py.render.jsonout import _dumps, packet_dicts, packet_json
 from trace import Trace, write_pcap
 
@@ -242,8 +242,8 @@ def test_merge_numbers_flows_and_replays_the_emission_order():
 def test_renumber_rewrites_every_id(spill):
     """Every id a flow mentions gets the capture's id, in its packets too — also those a long
     connection's log has written to disk."""
-    from tcptrace_py.packetlog import PacketLog
-    from tcptrace_py.records import new_packet
+    from tcptrace_py.core.packetlog import PacketLog
+    from tcptrace_py.core.records import new_packet
 
     def pkt(frame, an):
         p = new_packet(frame, 1.0, b"\x01" * 4, b"\x02" * 4, 1, 2, 0, 0, 0x10, 100, 0, 20, b"", 1, 64,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tcptrace_py import parallel
+from tcptrace_py.engine import parallel
 from tcptrace_py.cli import main
 from trace import Trace, write_pcap
 from wellformed import assert_well_formed

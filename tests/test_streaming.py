@@ -79,8 +79,8 @@ def test_finished_connections_leave_no_reference_cycles(tmp_path):
     """The CLI runs without the cyclic garbage collector: a finished flow must be freed by
     reference counting alone, or memory would grow with the connections in the file."""
     import gc
-    from tcptrace_py.capture import CaptureReader
-    from tcptrace_py.pipeline import Analyzer
+    from tcptrace_py.core.capture import CaptureReader
+    from tcptrace_py.core.pipeline import Analyzer
 
     seed = (S / "seed-8090.pcap").read_bytes()
     recs = list(records(S / "seed-8090.pcap"))

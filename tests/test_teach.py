@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 from rich.cells import cell_len
 
-from tcptrace_py.capture import CaptureReader
+from tcptrace_py.core.capture import CaptureReader
 from tcptrace_py.cli import main
-from tcptrace_py.explain import Explainer
-from tcptrace_py.pipeline import Analyzer
-from tcptrace_py.teach import CONFIRMED, ConfirmTable, lesson_lines
+from tcptrace_py.prose.explain import Explainer
+from tcptrace_py.core.pipeline import Analyzer
+from tcptrace_py.prose.teach import CONFIRMED, ConfirmTable, lesson_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_pcaps"

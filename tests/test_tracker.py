@@ -1,4 +1,4 @@
-"""Trace-style tests for the dual-endpoint state machine (tcptrace_py.tracker).
+"""Trace-style tests for the dual-endpoint state machine (tcptrace_py.core.tracker).
 
 Each test writes a conversation with the vocabulary of tests/trace.py and checks
 the analysis packet by packet with `expect`:
@@ -28,9 +28,9 @@ from trace import (Trace, expect, flow_anomalies, listing, mss, notes, sack_ok, 
                    verdict, write_pcap, wscale)
 
 from tcptrace_py import analyze  # noqa: E402
-from tcptrace_py.anomalies import SEVERITY  # noqa: E402
-from tcptrace_py.records import ACK, FIN, RST, SYN, Endpoint, Packet, State  # noqa: E402
-from tcptrace_py.tracker import transition  # noqa: E402
+from tcptrace_py.core.detectors import SEVERITY  # noqa: E402
+from tcptrace_py.core.records import ACK, FIN, RST, SYN, Endpoint, Packet, State  # noqa: E402
+from tcptrace_py.core.tracker import transition  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLES = os.path.join(HERE, "..", "sample_pcaps")
@@ -1006,8 +1006,8 @@ def test_any_segment_sequence_never_raises(isn_c, isn_s, segs):
 def test_window_scale_and_mss_options_of_the_wrong_length_are_ignored():
     """A SYN whose window-scale option is 4 bytes long (and MSS 3) is not a negotiation: the
     options are malformed and the endpoint keeps no shift or MSS (found by the fuzz test)."""
-    from tcptrace_py.records import Endpoint, Packet
-    from tcptrace_py.tracker import _syn_options
+    from tcptrace_py.core.records import Endpoint, Packet
+    from tcptrace_py.core.tracker import _syn_options
     end = Endpoint(State.CLOSED)
     pkt = Packet(1, 0.0, b"\x01\x02\x03\x04", b"\x01\x02\x03\x05", 1000, 80, 7, 0, SYN, 512, 0, 28,
                  b"\x03\x04\x07\x00\x02\x03\x05\x00", 1, 64, False, False)

@@ -1,4 +1,4 @@
-"""Zeek's conn_state / history / sizes (tcptrace_py/zeek.py).
+"""Zeek's conn_state / history / sizes (tcptrace_py/core/zeek.py).
 
 Two kinds of tests:
 
@@ -18,8 +18,10 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from tcptrace_py import analyze, zeek
-from tcptrace_py.decode import addr_str
+from tcptrace_py import analyze
+
+from tcptrace_py.core import zeek
+from tcptrace_py.core.decode import addr_str
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -39,8 +39,8 @@ import tempfile
 import dpkt
 
 from tcptrace_py import analyze as _analyze
-from tcptrace_py.explain import Explainer
-from tcptrace_py.records import ACK, FIN, PSH, RST, SYN, flag_letters
+from tcptrace_py.prose.explain import Explainer
+from tcptrace_py.core.records import ACK, FIN, PSH, RST, SYN, flag_letters
 
 M = 0xFFFFFFFF
 

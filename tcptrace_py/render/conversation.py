@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 from rich.cells import cell_len
 
-from ..explain import endpoint_str
-from ..records import FIN, RST, SYN, flag_letters
+from ..prose.explain import endpoint_str
+from ..core.records import FIN, RST, SYN, flag_letters
 from .timeline import header_lines, lesson_lines, rows, verdict_lines
 
 NBSP = "\u00a0"      # keeps a number with its unit when a fold line wraps

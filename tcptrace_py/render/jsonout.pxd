@@ -1,7 +1,7 @@
 # Compiled-core declarations for jsonout.py (see setup.py): the per-packet JSON writer, with C types.
 cimport cython
-from tcptrace_py.records cimport Packet
-from tcptrace_py.explain cimport Explainer
+from tcptrace_py.core.records cimport Packet
+from tcptrace_py.prose.explain cimport Explainer
 
 cdef long SYN
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 from json.encoder import encode_basestring as _jstr   # the C encoder's own string escaping
 
-from ..decode import addr_str, format_options
-from ..explain import Explainer
-from ..records import SYN, flag_letters
+from ..core.decode import addr_str, format_options
+from ..prose.explain import Explainer
+from ..core.records import SYN, flag_letters
 from .spool import write_piece
 
 SCHEMA = "tcpflow-explain/1"

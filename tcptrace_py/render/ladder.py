@@ -24,7 +24,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from ..teach import lesson_lines
+from ..prose.teach import lesson_lines
 from .conversation import NBSP, Arrow, Fold, build, wrap
 from .term import QuietConsole
 from .text import capture_line, shown_line, skipped_lines

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import re
 
-from ..scans import describe
-from ..teach import ConfirmTable
+from ..core.scans import describe
+from ..prose.teach import ConfirmTable
 from .conversation import NBSP, Fold, build, wrap
 from .text import capture_line, shown_line
 from .view import View

@@ -2,7 +2,7 @@
 With ``ascii`` (``--ascii``) the rows are ASCII (``rst x2``, ``36us``) and so is the table's box."""
 from __future__ import annotations
 
-from ..explain import endpoint_str, fmt_dt
+from ..prose.explain import endpoint_str, fmt_dt
 from .timeline import asciify
 
 

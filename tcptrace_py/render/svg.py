@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from rich.cells import cell_len
 
-from ..teach import lesson_lines
+from ..prose.teach import lesson_lines
 from .conversation import NBSP, Arrow, Fold, build, wrap
 from .text import capture_line, shown_line, skipped_lines
 from .view import View

@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..teach import lesson_lines as _lesson_text
+from ..prose.teach import lesson_lines as _lesson_text
 from .text import capture_line, shown_line, skipped_lines
 from .timeline import asciify, header_lines, lesson_lines, rows, verdict_lines
 from .view import View

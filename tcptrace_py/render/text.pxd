@@ -1,7 +1,7 @@
 # Compiled-core declarations for text.py (see setup.py): the timeline's per-packet lines, with C types.
 cimport cython
-from tcptrace_py.records cimport Packet, flag_letters
-from tcptrace_py.explain cimport Explainer
+from tcptrace_py.core.records cimport Packet, flag_letters
+from tcptrace_py.prose.explain cimport Explainer
 from tcptrace_py.render.timeline cimport notable_options, options_text
 
 cdef long SYN

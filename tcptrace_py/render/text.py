@@ -6,9 +6,9 @@ connection's verdict; with ``--ascii`` typographic characters become ASCII.
 """
 from __future__ import annotations
 
-from ..explain import Explainer
-from ..records import SYN, flag_letters
-from ..teach import lesson_lines as _lesson_text
+from ..prose.explain import Explainer
+from ..core.records import SYN, flag_letters
+from ..prose.teach import lesson_lines as _lesson_text
 from .sink import ByteSink
 from .spool import discard, write_piece
 from .timeline import asciify, header_lines, lesson_lines, notable_options, options_text, verdict_lines
@@ -212,6 +212,6 @@ def skipped_lines(stats, lang: str = "en") -> list[str]:
         out.append(("  无法解码：" if zh else "  could not be decoded: ") + ", ".join(
             (f"{k} ×{v}（第一个：第 {sk.examples.get(k)} 帧）" if zh else
              f"{k} ×{v} (first: frame {sk.examples.get(k)})") for k, v in sorted(sk.undecodable.items())))
-    from ..scans import describe
+    from ..core.scans import describe
     out.extend("  " + describe(f, lang) for f in stats.scans.findings())
     return out

@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 
-from ..decode import format_options, parse_options
-from ..explain import Explainer, describe_end, describe_open, endpoint_str, fmt_dt
-from ..records import SYN, flag_letters
-from ..teach import flow_lessons
+from ..core.decode import format_options, parse_options
+from ..prose.explain import Explainer, describe_end, describe_open, endpoint_str, fmt_dt
+from ..core.records import SYN, flag_letters
+from ..prose.teach import flow_lessons
 
 
 @dataclass(slots=True)

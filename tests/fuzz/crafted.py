@@ -40,7 +40,7 @@ import sys
 from array import array
 from pathlib import Path
 
-MAX_RECORD = 256 * 1024        # tcptrace_py.capture.MAX_RECORD: a caplen above it is refused
+MAX_RECORD = 256 * 1024        # tcptrace_py.core.capture.MAX_RECORD: a caplen above it is refused
 
 _REC = struct.Struct("<IIII")                          # pcap record header: sec, usec, caplen, wire
 _PCAP_HDR = struct.Struct("<IHHiIII")                  # magic, 2.4, zone, sigfigs, snaplen, linktype

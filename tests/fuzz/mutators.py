@@ -29,7 +29,7 @@ VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
 PCAP_MAGICS = {("<", False): 0xA1B2C3D4, (">", False): 0xA1B2C3D4, ("<", True): 0xA1B23C4D, (">", True): 0xA1B23C4D}
 SHB_TYPE = 0x0A0D0D0A
 BOM = 0x1A2B3C4D
-# link types the decoder knows (tcptrace_py.decode.LINK_TYPES) and some it does not
+# link types the decoder knows (tcptrace_py.core.decode.LINK_TYPES) and some it does not
 LINKS = (0, 1, 9, 12, 14, 50, 101, 108, 113, 228, 229, 239, 276)
 OTHER_LINKS = (6, 10, 104, 105, 107, 119, 127, 140, 143, 187, 195, 220, 249, 2, 3, 147, 0xFFFF)
 GEN_LINKS = (1, 1, 1, 101, 113, 276, 0, 108, 239, 9, 12, 14, 228, 229)

@@ -1,7 +1,7 @@
 # Compiled-core declarations for anomalies.py (see setup.py).
 cimport cython
-from tcptrace_py.records cimport Endpoint, Packet, seq_ge, seq_gt
-from tcptrace_py.flows cimport Flow
+from tcptrace_py.core.records cimport Endpoint, Packet, seq_ge, seq_gt
+from tcptrace_py.core.flows cimport Flow
 
 cdef long long M
 cdef long ACK, FIN, RST, SYN

@@ -1,6 +1,6 @@
 # Compiled-core declarations for explain.py (see setup.py): C types for the notes written per packet.
 cimport cython
-from tcptrace_py.records cimport Packet
+from tcptrace_py.core.records cimport Packet
 
 cdef long ACK, FIN, RST, SYN
 

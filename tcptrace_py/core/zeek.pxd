@@ -1,7 +1,7 @@
 # Compiled-core declarations for zeek.py (see setup.py): the same code, with C types.
 cimport cython
-from tcptrace_py.records cimport Packet
-from tcptrace_py.flows cimport Flow
+from tcptrace_py.core.records cimport Packet
+from tcptrace_py.core.flows cimport Flow
 
 cdef long long M
 cdef long ACK, FIN, RST, SYN

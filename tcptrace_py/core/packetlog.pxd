@@ -1,6 +1,6 @@
 # Compiled-core declarations for packetlog.py (see setup.py): the tracker appends every kept packet.
 cimport cython
-from tcptrace_py.records cimport Packet, new_packet
+from tcptrace_py.core.records cimport Packet, new_packet
 
 
 cdef class _Spill:

@@ -22,7 +22,7 @@ import gc
 import heapq
 from dataclasses import dataclass, field
 
-from . import anomalies, summary, zeek
+from . import detectors, summary, zeek
 from .capture import CaptureReader
 from .decode import Decoder, link_name
 from .flows import Flow, FlowTable
@@ -164,7 +164,7 @@ class Analyzer:
 def finish(flow: Flow) -> None:
     """Flow-level anomalies and the verdict, once the flow is over; then drop the per-direction
     working sets that only the live analysis needed (the flow may wait a while to be reported)."""
-    anomalies.finish_flow(flow)
+    detectors.finish_flow(flow)
     summary.summarize(flow)
     for e in flow.ends:
         e.sigs = e.seg_times = e.last_ack_sig = None

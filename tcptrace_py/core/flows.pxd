@@ -1,7 +1,7 @@
 # Compiled-core declarations for flows.py (see setup.py): the connection record and the table, with C types.
 cimport cython
-from tcptrace_py.records cimport Packet, be32
-from tcptrace_py.packetlog cimport PacketLog
+from tcptrace_py.core.records cimport Packet, be32
+from tcptrace_py.core.packetlog cimport PacketLog
 
 cdef class Flow:
     cdef public object id, key, orig, resp

@@ -1,10 +1,10 @@
 # Compiled-core declarations for frames.py (see setup.py): the per-frame loop calls the decoder,
 # the flow table and the tracker as C functions.
 cimport cython
-from tcptrace_py.decode cimport Decoder
-from tcptrace_py.flows cimport Flow, FlowTable
-from tcptrace_py.tracker cimport track
-from tcptrace_py.capture cimport PcapRecords
+from tcptrace_py.core.decode cimport Decoder
+from tcptrace_py.core.flows cimport Flow, FlowTable
+from tcptrace_py.core.tracker cimport track
+from tcptrace_py.core.capture cimport PcapRecords
 
 cdef class Frames:
     cdef public object reader, it, on_new, on_expired, progress

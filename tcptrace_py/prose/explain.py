@@ -20,9 +20,9 @@ started from (三次握手, 四次挥手, 主动关闭, 被动关闭, 半关闭,
 """
 from __future__ import annotations
 
-from .decode import addr_str, format_options, parse_options
-from .records import ACK, FIN, RST, SYN, Packet, State
-from .records import States as S
+from ..core.decode import addr_str, format_options, parse_options
+from ..core.records import ACK, FIN, RST, SYN, Packet, State
+from ..core.records import States as S
 
 WHO = ("client", "server")
 # the sentence added to the note of a packet cut short by the snaplen (en, zh), and as a second part

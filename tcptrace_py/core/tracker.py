@@ -33,7 +33,7 @@ No clock is read and nothing is printed: time comes from packet timestamps.
 """
 from __future__ import annotations
 
-from .anomalies import check_packet
+from .detectors import check_packet
 from .decode import parse_options
 from .records import ACK, FIN, RST, SYN, M, Endpoint, Packet, State, States, seq_ge, seq_gt
 from .zeek import update as zeek_update

@@ -1,10 +1,10 @@
 # Compiled-core declarations for tracker.py (see setup.py).
 cimport cython
-from tcptrace_py.records cimport Endpoint, Packet, seq_ge, seq_gt
-from tcptrace_py.anomalies cimport check_packet
-from tcptrace_py.zeek cimport update as zeek_update
-from tcptrace_py.decode cimport parse_options
-from tcptrace_py.flows cimport Flow
+from tcptrace_py.core.records cimport Endpoint, Packet, seq_ge, seq_gt
+from tcptrace_py.core.detectors cimport check_packet
+from tcptrace_py.core.zeek cimport update as zeek_update
+from tcptrace_py.core.decode cimport parse_options
+from tcptrace_py.core.flows cimport Flow
 
 cdef long long M
 cdef long ACK, FIN, RST, SYN

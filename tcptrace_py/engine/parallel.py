@@ -58,12 +58,12 @@ from bisect import bisect_left
 from collections import deque
 from multiprocessing.connection import wait
 
-from .capture import CaptureReader
-from .pipeline import CREATED, FINAL, Analyzer, Stats
-from .records import CaptureError
-from .scans import ScanWatch
-from .render.sink import ByteSink
-from .render.spool import discard, spool
+from ..core.capture import CaptureReader
+from ..core.pipeline import CREATED, FINAL, Analyzer, Stats
+from ..core.records import CaptureError
+from ..core.scans import ScanWatch
+from ..render.sink import ByteSink
+from ..render.spool import discard, spool
 
 SYNC_FRAMES = 4096     # a worker reports its events (and reads its ids) every this many frames
 # A worker that has run ahead of the others keeps its finished flows until their ids come; past

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 
-from .records import ACK, FIN, RST, SYN, State
+from ..core.records import ACK, FIN, RST, SYN, State
 
 # what each side has confirmed after handshake step 1, 2, 3:
 # (own sending, own receiving, peer's sending, peer's receiving)

@@ -1,8 +1,8 @@
 # Compiled-core declarations for decode.py (see setup.py): the decoder's fast path reads the
 # frame's bytes as C integers.
 cimport cython
-from tcptrace_py.records cimport Packet, be16, be32, new_packet
-from tcptrace_py.flows cimport mix
+from tcptrace_py.core.records cimport Packet, be16, be32, new_packet
+from tcptrace_py.core.flows cimport mix
 
 cdef class Decoder:
     cdef public object skipped

@@ -12,12 +12,13 @@ import sys
 
 import click
 
-from . import __version__, core
-from .capture import CaptureReader
-from .pipeline import Analyzer
-from .policy import Policy, PolicyError, Selection
-from .records import CaptureError
-from .render.sink import prepare
+from .. import __version__
+from ..core import kind as core_kind
+from ..core.capture import CaptureReader
+from ..core.pipeline import Analyzer
+from ..policy import Policy, PolicyError, Selection
+from ..core.records import CaptureError
+from ..render.sink import prepare
 
 
 class Exit(enum.IntEnum):
@@ -112,7 +113,7 @@ def _streams(fmt: str) -> bool:
                    "The output is the same as with one. Formats json, jsonl, text and --summary; a pipe "
                    "(\"-\") is read by one process.")
 @click.version_option(__version__, "-V", "--version", prog_name="tcpflow-explain",
-                      message="%(prog)s %(version)s (" + core() + " core)")
+                      message="%(prog)s %(version)s (" + core_kind() + " core)")
 def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, ports, conn_states,
          anomaly_kinds, with_anomalies, head, fail_on, max_retransmission_rate, max_handshake_rtt, require,
          policy_file, junit_file, no_notes, ladder, ascii_only, unfold, lang, explain, grace, idle_timeout,
@@ -145,7 +146,7 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
     renderer = _renderer(fmt, out, view, with_packets=not summary)
     junit = None
     if junit_file:
-        from .render.junit import JunitReport
+        from ..render.junit import JunitReport
         junit = JunitReport(capture)
     # summary mode keeps no packets (faster, leaner) unless a rule's message needs them
     keep = not summary or fmt in ("mermaid", "svg") or policy.active or junit is not None
@@ -159,7 +160,7 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
         _err(f"warning: --jobs {jobs} is more than the {cpus} CPU{'s' if cpus != 1 else ''}; using {cpus}")
         jobs = cpus
     if jobs > 1:
-        from . import parallel
+        from ..engine import parallel
         if not parallel.available():
             jobs = 1
     bar = _progress(reader) if sys.stderr.isatty() and not live else None
@@ -260,27 +261,27 @@ PARALLEL_FORMATS = ("json", "jsonl", "text", "summary-text")
 def _renderer(fmt, out, view, with_packets=True):
     """The renderer for a format. Each has .flow(flow) and .close(stats), and writes to `out`."""
     if fmt == "json":
-        from .render.jsonout import JsonWriter
+        from ..render.jsonout import JsonWriter
         return JsonWriter(out, with_packets=with_packets)
     if fmt == "jsonl":
-        from .render.jsonout import JsonlWriter
+        from ..render.jsonout import JsonlWriter
         return JsonlWriter(out, with_packets=with_packets)
     if fmt in ("summary-rich", "summary-text"):
-        from .render.summary import SummaryRenderer
+        from ..render.summary import SummaryRenderer
         return SummaryRenderer(out, rich=fmt == "summary-rich", ascii=view["ascii"])
     if fmt in ("ladder-rich", "ladder-text"):
-        from .render.ladder import LadderRenderer
+        from ..render.ladder import LadderRenderer
         return LadderRenderer(out, rich=fmt == "ladder-rich", **view)
     if fmt == "mermaid":
-        from .render.mermaid import MermaidRenderer
+        from ..render.mermaid import MermaidRenderer
         return MermaidRenderer(out, **view)
     if fmt == "svg":
-        from .render.svg import SvgRenderer
+        from ..render.svg import SvgRenderer
         return SvgRenderer(out, **view)
     if fmt == "rich":
-        from .render.term import RichRenderer
+        from ..render.term import RichRenderer
         return RichRenderer(**view)
-    from .render.text import TextRenderer
+    from ..render.text import TextRenderer
     return TextRenderer(out, **view)
 
 

@@ -153,7 +153,7 @@ class ScanWatch:
     def findings(self) -> list[dict]:
         """Every scan and flood, in the order of their first frame."""
         from .decode import addr_str
-        from .explain import endpoint_str
+        from ..prose.explain import endpoint_str
         out = []
         for src, t in self.by_source.items():
             if isinstance(t, tuple):
