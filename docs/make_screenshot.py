@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 from rich.console import Console  # noqa: E402
 
-from tcptrace_py.capture import CaptureReader  # noqa: E402
-from tcptrace_py.pipeline import Analyzer  # noqa: E402
+from tcptrace_py.core.capture import CaptureReader  # noqa: E402
+from tcptrace_py.core.pipeline import Analyzer  # noqa: E402
 from tcptrace_py.render.ladder import LadderRenderer  # noqa: E402
 
 CAPTURE = "sample_pcaps/seed-8090.pcap"
