@@ -270,7 +270,8 @@ class CaptureReader:
 
     def _pcapng(self, src: _Source) -> Iterator[tuple]:
         endian = "<"
-        ifaces: list[tuple[int, float, float]] = []   # (linktype, seconds per unit, offset)
+        # (linktype, seconds per unit, units per second for a decimal resolution (0: binary), offset)
+        ifaces: list[tuple[int, float, int, float]] = []
         frame = 0
         while True:
             if len(src.buf) - src.pos < 12 and not src.fill(12):
@@ -314,14 +315,17 @@ class CaptureReader:
             body = pos + 8
             if btype == 1:  # Interface Description Block
                 lt, _res, _snap = struct.unpack_from(endian + "HHI", buf, body)
-                unit, tsoff = 1e-6, 0.0
+                unit, per_s, tsoff = 1e-6, 1000000, 0.0
                 for code, val in _options(buf, body + 8, pos + blen - 4, endian):
                     if code == 9 and val:
                         v = val[0]
-                        unit = 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
+                        if v & 0x80:
+                            unit, per_s = 2.0 ** -(v & 0x7F), 0
+                        else:
+                            unit, per_s = 10.0 ** -v, 10 ** v
                     elif code == 14 and len(val) >= 8:
                         tsoff = float(struct.unpack_from(endian + "q", val)[0])
-                ifaces.append((lt, unit, tsoff))
+                ifaces.append((lt, unit, per_s, tsoff))
             elif btype in (6, 2, 3):  # EPB, obsolete PB, SPB
                 if btype == 6:
                     ifid, hi, lo, caplen, wirelen = struct.unpack_from(endian + "IIIII", buf, body)
@@ -349,8 +353,16 @@ class CaptureReader:
                         frame=frame, offset=src.offset))
                     src.pos = pos + blen
                     continue
-                lt, unit, tsoff = ifaces[ifid]
-                ts = tsoff + ((hi << 32) | lo) * unit if hi is not None else 0.0
+                lt, unit, per_s, tsoff = ifaces[ifid]
+                if hi is None:
+                    ts = 0.0
+                elif per_s:
+                    # whole seconds plus the fraction, as the pcap reader computes it: the same
+                    # packets give the same float time in either format (editcap writes pcapng)
+                    t = (hi << 32) | lo
+                    ts = tsoff + (t // per_s + (t % per_s) * unit)
+                else:
+                    ts = tsoff + ((hi << 32) | lo) * unit
                 src.pos = pos + blen
                 yield (frame, ts, lt, buf, data, caplen, max(wirelen, caplen))
                 continue
