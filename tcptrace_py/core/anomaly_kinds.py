@@ -306,6 +306,14 @@ _ALL = [
       ("the {who} acknowledges byte {byte} and before, beyond anything the {other} was seen to send "
        "(not explained by a capture gap)",
        "{who}确认了第 {byte} 字节及之前的数据，超出了抓包中{other}发送过的全部内容（不能用抓包缺口解释）")),
+    # {detail}: (the segment's frame, bytes of it acknowledged, its length)
+    K("partial_ack", "info", "packet", ("partial ACK", "部分确认"),
+      "a new ACK that ends inside a segment the peer sent as one, and at the edge of no other (the segment "
+      "was taken in pieces: TSO/GSO at a capture on the sender, or a middlebox that resegments)",
+      ("partial ACK: {me} acknowledges {detail[1]} of the {detail[2]} bytes the {peer} sent in frame {detail[0]}: "
+       "the segment reached it in smaller pieces (TSO/GSO at a capture on the sender, or a middlebox that resegments)",
+       "部分确认：{peer}在第 {detail[0]} 帧发出的 {detail[2]} 字节，{me}只确认了其中 {detail[1]} 字节："
+       "这个报文段是分成更小的几段到达的（在发送端抓包时的 TSO/GSO，或者中间设备重新分段）")),
     # {detail} the frame it copies
     K("duplicate", "info", "packet", ("network duplicate", "网络复制"),
       "the very same segment again, copied by the network, not resent by the host "
@@ -362,3 +370,40 @@ def text(kind: str, lang: str, alt: bool = False, **fields) -> str:
     k = KINDS[kind]
     pair = k.text_alt if alt and k.text_alt is not None else k.text
     return pair[lang == "zh"].format(**fields)
+
+
+# --- the README's anomaly section, generated from the registry ----------------------------
+
+TABLE_START = "| id | rule |\n|---|---|\n"
+SEVERITY_START = "Anomaly severities: "
+
+
+def readme_table() -> str:
+    """The README's anomaly table ("| id | rule |"), one row per kind in registry order."""
+    return TABLE_START + "".join(f"| `{k.id}` | {k.rule} |\n" for k in KINDS.values())
+
+
+def severity_paragraph() -> str:
+    """The README's list of severities: the errors and the infos by name, the warnings as the rest."""
+    import textwrap
+
+    def names(sev: str) -> str:
+        return ", ".join(f"`{k.id}`" for k in KINDS.values() if k.severity == sev)
+    text = f"{SEVERITY_START}`error` — {names('error')}; `info` — {names('info')}; `warning` — all others."
+    return textwrap.fill(text, 100, break_on_hyphens=False, break_long_words=False) + "\n"
+
+
+def write_readme(path: str) -> bool:
+    """Rewrite the table and the severity list in the README at `path`; True if it changed."""
+    with open(path, encoding="utf-8") as f:
+        doc = f.read()
+    new = doc
+    for start, body in ((TABLE_START, readme_table()), (SEVERITY_START, severity_paragraph())):
+        a = new.index(start)
+        b = new.index("\n\n", a) + 1
+        new = new[:a] + body + new[b:]
+    if new != doc:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(new)
+    return new != doc
+

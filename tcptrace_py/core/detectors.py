@@ -181,8 +181,12 @@ def check_packet(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint, before) -> Non
                 "SYN and RST" if f & (SYN | RST) == (SYN | RST) else
                 "no flags at all (null scan)" if f == 0 else "FIN, PSH and URG (Xmas scan)")
         pkt.add_anomaly("invalid_flags", what)
+    prev_ack = snd.lastack
     analyze_segment(pkt, snd, rcv, flow.first_rtt)
     refine(flow, pkt, snd, rcv)
+    if (f & ACK and not f & RST and prev_ack >= 0 and pkt.ack_raw != rcv.nextseq and rcv.sigs
+            and seq_gt(pkt.ack_raw, prev_ack)):
+        partial_ack(pkt, rcv)
     if f & SYN and pkt.len and not _has_tfo(pkt):
         pkt.add_anomaly("syn_with_data", pkt.len)
     if (f & ACK and rcv.sent_any and rcv.nextseq >= 0 and seq_gt(pkt.ack_raw, rcv.nextseq)
@@ -276,6 +280,26 @@ def refine(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint) -> None:
             del an["keep_alive_ack"]
             an["zero_window_probe_ack"] = None
     snd.last_opts = pkt.options
+
+
+def partial_ack(pkt: Packet, rcv: Endpoint) -> None:
+    """`partial_ack`: a new ACK that ends inside a segment the peer sent as one, and at the edge of
+    none (the peer's recent segments are its signatures, see `refine`): the receiver took the
+    segment in smaller pieces (TSO/GSO seen at the sender, or a middlebox that resegments)."""
+    ack = pkt.ack_raw
+    hit = None
+    for key, v in rcv.sigs.items():
+        n = key >> 35
+        if not n:
+            continue
+        start = key & M
+        into = (ack - start) & M
+        if into == 0 or into == n:
+            return                      # the edge of a segment: an ordinary ACK
+        if into < n and hit is None:
+            hit = (v[0], into, n)
+    if hit is not None:
+        pkt.add_anomaly("partial_ack", hit)
 
 
 def _relabel_duplicate(pkt: Packet, snd: Endpoint, an: dict, first: int, dt: float) -> bool:
