@@ -38,7 +38,7 @@ def fields(template: str) -> set[str]:
 def test_readme_table_is_the_registry():
     doc = readme()
     section = doc[doc.index("\n## Anomalies"):doc.index("\n## Agreement with tshark")]
-    rows = dict(re.findall(r"^\| `([a-z_]+)` \| (.*) \|$", section, re.M))
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| (.*) \|$", section, re.MULTILINE))
     assert list(rows) == list(KINDS), (set(KINDS) - set(rows), set(rows) - set(KINDS))
     for kind, rule in rows.items():
         assert rule == KINDS[kind].rule, kind
