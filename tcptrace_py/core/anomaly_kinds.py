@@ -1,12 +1,12 @@
 """anomaly_kinds: every anomaly id, declared once, with every fact the program knows about it.
 
-To add an anomaly: (1) add an `AnomalyKind` to `KINDS` below (id, severity, label, README rule,
-English and Chinese text, lesson if any); (2) emit it in `detectors.py` (`pkt.add_anomaly(id,
-detail)` per packet, or `Anomaly(id, ...)` in `finish_flow`), and give its message's fields in
-`prose/explain.py` if it has any besides {me} and {peer}; (3) test it (a built capture). The
-README's table and severity list are checked against this module (tests/test_registry.py).
-
-Pure data, no I/O. The id is stable API and is also the name JSON output uses.
+To add an anomaly (three files): (1) declare an `AnomalyKind` in `_ALL` below — id, severity,
+label, README rule, English and Chinese text (fields {me}, {peer}, {detail}, {detail[0]}, ...),
+lesson if any; (2) emit it in `detectors.py`: `pkt.add_anomaly(id, detail)` for a packet,
+`_found(id, ...)` in `finish_flow` for a connection (Chinese fields other than {frame}, {who},
+{other}: `Explainer.flow_anomaly_message`); (3) test it on a built capture (tests/trace.py).
+Then regenerate the README's table and severity list: `write_readme("README.md")` (tests/test_registry.py
+fails until they match). The id is stable API and is also the name JSON output uses.
 
 Texts are `str.format` templates, (English, Chinese). Per-packet anomalies (`scope="packet"`)
 are formatted by `Explainer.anomaly_message` with {me} and {peer} (the sender and the other

@@ -15,8 +15,10 @@ byte expected, so "ack 98" means bytes 1-97 arrived (Ack = Seq + bytes).
 
 Languages: ``en`` (default) and ``zh``. Each sentence is written in both
 languages at the place it is used (`Explainer.L(en, zh)`), so a reviewer sees the
-two side by side; the Chinese follows the terms of the TCP notes this project
-started from (三次握手, 四次挥手, 主动关闭, 被动关闭, 半关闭, 序列号, 确认号).
+two side by side — except the anomaly messages, which are declared with each anomaly
+kind in `core/anomaly_kinds.py` and filled in here with the packet's numbers; the
+Chinese follows the terms of the TCP notes this project started from (三次握手, 四次挥手,
+主动关闭, 被动关闭, 半关闭, 序列号, 确认号).
 """
 from __future__ import annotations
 
@@ -475,8 +477,6 @@ class Explainer:
             n = f"（共发出 {o.pkts} 个 SYN）" if o.pkts > 1 else ""
             until = "直到抓包结束" if ev is None else f"直到第 {ev[0]} 帧被提前报告时"
             return text(k, "zh", frame=a.frame, by=until, count=n)
-        if k in ("synack_unanswered", "fin_unacked"):
-            return text(k, "zh", frame=a.frame, who=WHO_ZH[d], other=WHO_ZH[1 - d])
         if k in ("data_unacked", "ack_of_unsent"):
             import re
             m = re.search(r"(\d+) bytes" if k == "data_unacked" else r"byte (\d+)", a.message)
@@ -486,6 +486,11 @@ class Explainer:
             return text(k, "zh", ev is not None, states=f"客户端 {o.state.value}，服务端 {r.state.value}")
         if k == "evicted":
             return text(k, "zh", frame=a.frame, open=ev[1])
+        if k in KINDS:      # a text that names only the frame and the two sides
+            try:
+                return text(k, "zh", frame=a.frame, who=WHO_ZH[d], other=WHO_ZH[1 - d])
+            except (KeyError, IndexError):
+                pass
         return a.message
 
     # -- deeper lessons (teach.py) -------------------------------------------------------

@@ -11,7 +11,8 @@ The one-line notes of `explain.py` say *what* a packet did. The lessons here say
   (ack = ISN + 1), data does not (Ack = Seq + bytes, never + 1 for data);
 * on close: who is the active closer, why four steps (or three with a combined
   FIN+ACK, or crossing FINs), why the active closer waits 2×MSL in TIME_WAIT;
-* on anomalies: what probably happened and what to check next.
+* on anomalies: what probably happened and what to check next (each kind's lesson is declared
+  with the kind, in core/anomaly_kinds.py; the RST lessons, which depend on the state, are here).
 
 Each lesson is given once per connection where it first applies (the rule for
 ACK numbers is taught on the first ACK of data in each direction, later ACKs get
