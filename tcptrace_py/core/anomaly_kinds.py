@@ -306,14 +306,15 @@ _ALL = [
       ("the {who} acknowledges byte {byte} and before, beyond anything the {other} was seen to send "
        "(not explained by a capture gap)",
        "{who}确认了第 {byte} 字节及之前的数据，超出了抓包中{other}发送过的全部内容（不能用抓包缺口解释）")),
-    # {detail}: (the segment's frame, bytes of it acknowledged, its length)
+    # {detail}: (the segment's frame, the bytes of it acknowledged, its length)
     K("partial_ack", "info", "packet", ("partial ACK", "部分确认"),
       "a new ACK that ends inside a segment the peer sent as one, and at the edge of no other (the segment "
       "was taken in pieces: TSO/GSO at a capture on the sender, or a middlebox that resegments)",
       ("partial ACK: {me} acknowledges {detail[1]} of the {detail[2]} bytes the {peer} sent in frame {detail[0]}: "
        "the segment reached it in smaller pieces (TSO/GSO at a capture on the sender, or a middlebox that resegments)",
        "部分确认：{peer}在第 {detail[0]} 帧发出的 {detail[2]} 字节，{me}只确认了其中 {detail[1]} 字节："
-       "这个报文段是分成更小的几段到达的（在发送端抓包时的 TSO/GSO，或者中间设备重新分段）")),
+       "这个报文段是分成更小的几段到达的（在发送端抓包时的 TSO/GSO，或者中间设备重新分段）"),
+      tone="quiet"),     # a capture taken above TSO has one per ACK: no reason to unfold them
     # {detail} the frame it copies
     K("duplicate", "info", "packet", ("network duplicate", "网络复制"),
       "the very same segment again, copied by the network, not resent by the host "
