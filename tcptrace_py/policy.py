@@ -24,12 +24,11 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .core.detectors import SEVERITY
+from .core.anomaly_kinds import RETRANSMISSIONS as RETRANS
+from .core.anomaly_kinds import SEVERITIES, SEVERITY
 from .core.decode import addr_str
 
-SEVERITIES = ("info", "warning", "error")
 REQUIREMENTS = ("handshake", "graceful-close", "closed", "no-anomalies")
-RETRANS = ("retransmission", "fast_retransmission", "spurious_retransmission")
 
 
 class PolicyError(ValueError):

@@ -197,6 +197,30 @@ def test_built_ack_of_unsent(tmp_path):
     assert "ack_of_unsent" not in flow_kinds(t.analyze(tmp_path))
 
 
+def test_built_partial_ack(tmp_path):
+    """An ACK into the middle of one 2000-byte segment is partial; an ACK at the edge of a segment,
+    or at the edge of a later, smaller resend of the same bytes, is not."""
+    t = Trace(isn_c=1000, isn_s=5000); t.handshake()
+    seg = t.data(2000, "s")
+    half = t.ack("c", ack=5000 + 1 + 1000)
+    whole = t.ack("c")
+    flow = t.analyze(tmp_path)
+    assert kinds_at(flow, half) == {"partial_ack"} and kinds_at(flow, whole) == set()
+    (p,) = [p for p in flow.packets if p.frame == half]
+    assert p.anomalies["partial_ack"] == (seg, 1000, 2000)
+    from tcptrace_py.prose.explain import Explainer
+    assert Explainer(flow).anomaly_message(p, "partial_ack", p.anomalies["partial_ack"]).startswith(
+        "partial ACK: client acknowledges 1000 of the 2000 bytes the server sent in frame 4")
+    assert "只确认了其中 1000 字节" in Explainer(flow, "zh").anomaly_message(p, "partial_ack", (seg, 1000, 2000))
+    t = Trace(isn_c=1000, isn_s=5000); t.handshake(); t.data(1000, "s"); t.data(1000, "s")
+    first = t.ack("c", ack=5000 + 1 + 1000)
+    assert kinds_at(t.analyze(tmp_path), first) == set()
+    t = Trace(isn_c=1000, isn_s=5000); t.handshake(); t.data(2000, "s", advance=False)
+    t.data(1000, "s", dt=0.3)                          # the first half again, as its own segment
+    first = t.ack("c", ack=5000 + 1 + 1000)
+    assert "partial_ack" not in kinds_at(t.analyze(tmp_path), first)
+
+
 def test_built_not_closed(tmp_path):
     t = Trace(); t.handshake(); t.data(10)
     assert flow_kinds(t.analyze(tmp_path)) == {"not_closed"}

@@ -13,8 +13,11 @@ cdef double FAST_RETRANS_WINDOW, OOO_DEFAULT
                found=long, same=bint, ctl=long, advanced=bint, nxt=cython.longlong, shift=long)
 cpdef analyze_segment(Packet pkt, Endpoint fwd, Endpoint rev, first_rtt)
 
-@cython.locals(f=long, d=long)
+@cython.locals(f=long, d=long, prev_ack=cython.longlong)
 cpdef check_packet(Flow flow, Packet pkt, Endpoint snd, Endpoint rcv, before)
 
 @cython.locals(n=long, key=cython.longlong, body=cython.ulonglong)
 cpdef refine(Flow flow, Packet pkt, Endpoint snd, Endpoint rcv)
+
+@cython.locals(ack=cython.longlong, n=cython.longlong, start=cython.longlong, into=cython.longlong, key=cython.longlong)
+cpdef partial_ack(Packet pkt, Endpoint rcv)

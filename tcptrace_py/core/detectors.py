@@ -18,22 +18,11 @@ from __future__ import annotations
 
 from .records import ACK, FIN, RST, SYN, M, Anomaly, Endpoint, Packet, seq_ge, seq_gt
 from .records import States as S
+from .anomaly_kinds import RETRANSMISSION_CHECK, SEVERITY, text
 
 FAST_RETRANS_WINDOW = 0.020   # tshark: a retransmission within 20 ms of the dup ACKs
 OOO_DEFAULT = 0.003           # tshark: 3 ms when no handshake RTT is known
 
-SEVERITY = {
-    "retransmission": "warning", "fast_retransmission": "warning", "spurious_retransmission": "info",
-    "out_of_order": "warning", "lost_segment": "warning", "ack_lost_segment": "info",
-    "duplicate_ack": "info", "zero_window": "warning", "zero_window_probe": "info",
-    "zero_window_probe_ack": "info", "window_update": "info", "window_full": "info",
-    "keep_alive": "info", "keep_alive_ack": "info", "reused_ports": "info", "duplicate": "info",
-    "rst": "error", "connection_refused": "error", "syn_unanswered": "error",
-    "synack_unanswered": "error", "data_unacked": "warning", "fin_unacked": "warning",
-    "data_after_fin": "warning", "data_after_rst": "warning", "syn_with_data": "info",
-    "invalid_flags": "error", "ack_of_unsent": "warning", "not_closed": "warning",
-    "time_wait_reuse": "info", "unexpected_segment": "warning", "evicted": "info",
-}
 
 
 def analyze_segment(pkt: Packet, fwd: Endpoint, rev: Endpoint, first_rtt: float | None) -> None:
@@ -142,19 +131,14 @@ def finish_flow(flow) -> None:
     add = flow.anomalies.append
     ev = flow.evicted
     if ev is not None:
-        add(Anomaly("evicted", ev[0], f"reported early, at frame {ev[0]}: {ev[1]} connections were open, "
-                    f"more than --max-open allows, and it was among those to go first (see --max-open); "
-                    f"a later packet of its 4-tuple starts a new record", None, "info"))
+        add(_found("evicted", ev[0], None, frame=ev[0], open=ev[1]))
     by = "by the end of the capture" if ev is None else f"by frame {ev[0]}, when it was reported early"
     unanswered = o.syn_frame is not None and r.syn_frame is None and r.rst_frame is None and not r.sent_any
     if unanswered:
-        add(Anomaly("syn_unanswered", o.syn_frame,
-                    f"the client's SYN (frame {o.syn_frame}) got no SYN-ACK {by}"
-                    + (f" ({o.pkts} SYNs sent)" if o.pkts > 1 else ""), 0, "error"))
+        add(_found("syn_unanswered", o.syn_frame, 0, frame=o.syn_frame, by=by,
+                   count=f" ({o.pkts} SYNs sent)" if o.pkts > 1 else ""))
     if (r.synack_frame is not None and not r.syn_acked and o.rst_frame is None and r.rst_frame is None):
-        add(Anomaly("synack_unanswered", r.synack_frame,
-                    f"the server's SYN-ACK (frame {r.synack_frame}) was never acknowledged: "
-                    "the handshake's final ACK never came", 1, "error"))
+        add(_found("synack_unanswered", r.synack_frame, 1, frame=r.synack_frame))
     for d, (e, peer) in enumerate(((o, r), (r, o))):
         who, other = ("client", "server") if d == 0 else ("server", "client")
         if e.nextseq < 0 or peer.max_ack < 0 or e.rst_frame is not None:
@@ -164,26 +148,23 @@ def finish_flow(flow) -> None:
         if seq_gt(data_end, hi) and (peer.last_ts or 0) > e.nextseq_ts:
             n = (data_end - hi) & M
             if n < 0x80000000:
-                add(Anomaly("data_unacked", e.nextseq_frame,
-                            f"{n} bytes the {who} sent were never acknowledged, though the {other} "
-                            f"was seen after they were sent", d))
+                add(_found("data_unacked", e.nextseq_frame, d, n=n, who=who, other=other))
         if (e.fin_seq is not None and peer.rst_frame is None and not seq_gt(hi, e.fin_seq) and e.fin_ts is not None
                 and (peer.last_ts or 0) > e.fin_ts):
-            add(Anomaly("fin_unacked", e.fin_frame,
-                        f"the {who}'s FIN (frame {e.fin_frame}) was never acknowledged, though the "
-                        f"{other} was seen afterwards", d))
+            add(_found("fin_unacked", e.fin_frame, d, frame=e.fin_frame, who=who, other=other))
     for frame, d, ack in flow.unsent_acks or ():
         peer = flow.ends[1 - d]
         if peer.nextseq < 0 or seq_gt(ack, peer.nextseq):
             who, other = ("client", "server") if d == 0 else ("server", "client")
-            add(Anomaly("ack_of_unsent", frame,
-                        f"the {who} acknowledges byte {(ack - 1 - max(peer.base, 0)) & M} and before, "
-                        f"beyond anything the {other} was seen to send (not explained by a capture gap)", d))
+            add(_found("ack_of_unsent", frame, d, who=who, other=other, byte=(ack - 1 - max(peer.base, 0)) & M))
     if flow.open_at_end() and not unanswered:
         st = f"client {o.state.value}, server {r.state.value}"
-        add(Anomaly("not_closed", flow.last_frame,
-                    (f"the capture ended with the connection still open ({st})" if ev is None else
-                     f"the connection was still open when it was reported early ({st})"), None))
+        add(_found("not_closed", flow.last_frame, None, alt=ev is not None, states=st))
+
+
+def _found(kind: str, at, d, alt: bool = False, **fields) -> Anomaly:
+    """A flow-level finding at frame `at`, its English message from the registry (anomaly_kinds)."""
+    return Anomaly(kind, at, text(kind, "en", alt, **fields), d, SEVERITY[kind])
 
 
 # --- our own per-packet checks --------------------------------------------------------
@@ -200,8 +181,12 @@ def check_packet(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint, before) -> Non
                 "SYN and RST" if f & (SYN | RST) == (SYN | RST) else
                 "no flags at all (null scan)" if f == 0 else "FIN, PSH and URG (Xmas scan)")
         pkt.add_anomaly("invalid_flags", what)
+    prev_ack = snd.lastack
     analyze_segment(pkt, snd, rcv, flow.first_rtt)
     refine(flow, pkt, snd, rcv)
+    if (f & ACK and not f & RST and prev_ack >= 0 and pkt.ack_raw != rcv.nextseq and rcv.sigs
+            and seq_gt(pkt.ack_raw, prev_ack)):
+        partial_ack(pkt, rcv)
     if f & SYN and pkt.len and not _has_tfo(pkt):
         pkt.add_anomaly("syn_with_data", pkt.len)
     if (f & ACK and rcv.sent_any and rcv.nextseq >= 0 and seq_gt(pkt.ack_raw, rcv.nextseq)
@@ -226,7 +211,7 @@ def check_packet(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint, before) -> Non
             pkt.add_anomaly("data_after_fin", snd.fin_frame)
 
 
-RETRANS_KINDS = ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order")
+RETRANS_KINDS = RETRANSMISSION_CHECK
 MAX_SIGS = 64
 
 
@@ -295,6 +280,30 @@ def refine(flow, pkt: Packet, snd: Endpoint, rcv: Endpoint) -> None:
             del an["keep_alive_ack"]
             an["zero_window_probe_ack"] = None
     snd.last_opts = pkt.options
+
+
+def partial_ack(pkt: Packet, rcv: Endpoint) -> None:
+    """`partial_ack`: a new ACK that ends inside a segment the peer sent as one, and at the edge of
+    none (the peer's recent segments are its signatures, see `refine`): the receiver took the
+    segment in smaller pieces (TSO/GSO seen at the sender, or a middlebox that resegments)."""
+    ack = pkt.ack_raw
+    sigs = rcv.sigs
+    n = next(reversed(sigs)) >> 35          # first, the common case: the edge of a segment as long
+    if n and ((n << 35 | ((ack - n) & M)) in sigs or (n << 35 | ack) in sigs):    # as the last one
+        return
+    hit = None
+    for key, v in sigs.items():
+        n = key >> 35
+        if not n:
+            continue
+        start = key & M
+        into = (ack - start) & M
+        if into == 0 or into == n:
+            return                      # the edge of a segment: an ordinary ACK
+        if into < n and hit is None:
+            hit = (v[0], into, n)
+    if hit is not None:
+        pkt.add_anomaly("partial_ack", hit)
 
 
 def _relabel_duplicate(pkt: Packet, snd: Endpoint, an: dict, first: int, dt: float) -> bool:

@@ -15,11 +15,14 @@ byte expected, so "ack 98" means bytes 1-97 arrived (Ack = Seq + bytes).
 
 Languages: ``en`` (default) and ``zh``. Each sentence is written in both
 languages at the place it is used (`Explainer.L(en, zh)`), so a reviewer sees the
-two side by side; the Chinese follows the terms of the TCP notes this project
-started from (三次握手, 四次挥手, 主动关闭, 被动关闭, 半关闭, 序列号, 确认号).
+two side by side — except the anomaly messages, which are declared with each anomaly
+kind in `core/anomaly_kinds.py` and filled in here with the packet's numbers; the
+Chinese follows the terms of the TCP notes this project started from (三次握手, 四次挥手,
+主动关闭, 被动关闭, 半关闭, 序列号, 确认号).
 """
 from __future__ import annotations
 
+from ..core.anomaly_kinds import KINDS, RETRANSMISSION_CHECK, RETRANSMISSIONS, text
 from ..core.decode import addr_str, format_options, parse_options
 from ..core.records import ACK, FIN, RST, SYN, Packet, State
 from ..core.records import States as S
@@ -364,7 +367,7 @@ class Explainer:
                  f"{lbl}{me}确认{peer}的 FIN（确认号 ack {pkt.rack}）")
 
     def _data_note(self, pkt, me, an) -> str:
-        for k in ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order"):
+        for k in RETRANSMISSION_CHECK:
             if k in an:
                 return self.anomaly_message(pkt, k, an[k])
         if "zero_window_probe" in an:
@@ -407,17 +410,23 @@ class Explainer:
 
     # -- anomalies ----------------------------------------------------------------------
     def anomaly_message(self, pkt: Packet, kind: str, detail) -> str:
+        """What a per-packet anomaly means, in words: the registry's text (anomaly_kinds) with
+        this packet's numbers filled in."""
+        k = KINDS.get(kind)
+        if k is None or k.scope != "packet":
+            return kind.replace("_", " ")
         me = self.who(pkt.dir)
         peer = self.who(1 - pkt.dir)
-        if pkt.len:
-            rng = self.br(pkt.rseq, pkt.len)
-        elif pkt.flags & SYN:
-            rng = self.L("its SYN", "它的 SYN")
-        elif pkt.flags & FIN:
-            rng = self.L("its FIN", "它的 FIN")
-        else:
-            rng = self.L("nothing", "空报文段")
-        if kind in ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order"):
+        lang = self.lang
+        if k.in_retransmission_check:
+            if pkt.len:
+                rng = self.br(pkt.rseq, pkt.len)
+            elif pkt.flags & SYN:
+                rng = self.L("its SYN", "它的 SYN")
+            elif pkt.flags & FIN:
+                rng = self.L("its FIN", "它的 FIN")
+            else:
+                rng = self.L("nothing", "空报文段")
             first, dt = detail[:2] if isinstance(detail, tuple) else (None, None)
             if first and len(detail) > 2:      # the frame that first carried these very bytes
                 since = self.L(f", first sent in frame {first}, {fmt_dt(dt)} earlier",
@@ -437,90 +446,24 @@ class Explainer:
                         "；tshark 称之为乱序，但抓包之前已见过这些字节，所以是发送方又发了一次（在发送端抓的包）")
             elif info == "sack_hole":
                 why = self.L("; it fills the hole the receiver's SACK blocks reported", "；它填补了接收方 SACK 报告的空洞")
+            cause = ""
             if kind == "retransmission":
                 cause = (self.L("the first copy or its ACK was probably lost (timeout, RTO)",
                            "第一次发的包或它的 ACK 很可能丢了（超时重传，RTO）") if dt is None or dt >= 0.2 else
                          self.L("sent again quickly, before any timer could expire (a tail-loss probe or a resend "
                            "the receiver asked for)", "很快就重发了，早于任何超时（尾部丢失探测，或接收方要求的重发）"))
-                return self.L(f"retransmission: {me} sends {rng} again{since}; {cause}{why}",
-                         f"重传：{me}再次发送{rng}{since}；{cause}{why}")
-            if kind == "fast_retransmission":
-                return self.L(f"fast retransmission: {me} resends {rng} right after the {peer}'s duplicate ACKs "
-                         f"asked for it{since}{why}",
-                         f"快速重传：{peer}的重复 ACK 一再要求这段数据，{me}随即重发{rng}{since}{why}")
-            if kind == "spurious_retransmission":
-                return self.L(f"spurious retransmission: {me} resends {rng}, which the {peer} had already "
-                         "acknowledged (the ACK was late or lost)",
-                         f"伪重传：{me}重发{rng}，而{peer}早已确认过（ACK 来晚了或丢了）")
-            return self.L(f"out of order: {rng} arrive after higher sequence numbers{since}; "
-                     "reordered in the network, or a quick retransmission",
-                     f"乱序：{rng}在更高的序列号之后才到{since}；网络中发生了重排，或是一次很快的重传")
+            return text(kind, lang, me=me, peer=peer, rng=rng, since=since, why=why, cause=cause)
         if kind == "lost_segment":
             lo, hi = detail if isinstance(detail, tuple) else (None, None)
-            n = (hi - lo) & 0xFFFFFFFF if lo is not None else 0
-            return self.L(f"previous segment not captured: {n} bytes before this one are missing "
-                     "(lost in the network, or dropped by the capture)",
-                     f"前一个报文段没有抓到：这个报文段之前缺了 {n} 字节（在网络中丢失，或被抓包丢掉）")
-        if kind == "ack_lost_segment":
-            return self.L(f"{me} acknowledges data the capture never saw (captured only in part, or asymmetric routing)",
-                     f"{me}确认了抓包中从未出现的数据（只抓到一部分，或来回路径不同）")
+            return text(kind, lang, me=me, peer=peer, n=(hi - lo) & 0xFFFFFFFF if lo is not None else 0)
         if kind == "duplicate_ack":
             n, of = detail if isinstance(detail, tuple) else (None, None)
-            return self.L(f"duplicate ACK #{n} (of frame {of}): {me} still expects byte {pkt.rack}, "
-                     "so a segment is missing or out of order",
-                     f"重复 ACK #{n}（重复第 {of} 帧）：{me}仍在等第 {pkt.rack} 字节，说明有报文段丢失或乱序")
-        if kind == "zero_window":
-            return self.L(f"{me}'s receive window is 0: its buffer is full, so the {peer} must stop sending",
-                     f"{me}的接收窗口为 0：接收缓冲区满了，{peer}必须暂停发送")
-        if kind == "zero_window_probe":
-            if not pkt.len:
-                return self.L(f"zero-window probe: {me} asks whether the {peer}'s window has opened",
-                         f"零窗口探测：{me}询问{peer}的窗口是否已经打开")
-            return self.L(f"zero-window probe: {me} sends one byte to ask whether the {peer}'s window has opened",
-                     f"零窗口探测：{me}发送一个字节，询问{peer}的窗口是否已经打开")
-        if kind == "zero_window_probe_ack":
-            return self.L(f"{me} answers the zero-window probe: its window is still 0",
-                     f"{me}回应零窗口探测：窗口仍为 0")
-        if kind == "window_update":
-            return self.L(f"window update: {me}'s receive window changes to {pkt.win}, nothing else new",
-                     f"窗口更新：{me}的接收窗口变为 {pkt.win}，没有其他新内容")
-        if kind == "window_full":
-            return self.L(f"this segment fills the {peer}'s receive window completely",
-                     f"这个报文段正好填满{peer}的接收窗口")
-        if kind == "keep_alive":
-            return self.L(f"keep-alive: {me} probes whether the {peer} is still there (one byte before what it has acknowledged)",
-                     f"保活（keep-alive）：{me}探测{peer}是否还在（序列号比已确认的位置少一）")
-        if kind == "keep_alive_ack":
-            return self.L(f"{me} answers the keep-alive", f"{me}回应保活探测")
-        if kind == "reused_ports":
-            return self.L(f"the same addresses and ports were used by connection {detail} before: a new connection starts",
-                     f"相同的地址和端口之前被连接 {detail} 使用过：这是一个新连接")
+            return text(kind, lang, me=me, peer=peer, n=n, of=of, rack=pkt.rack)
         if kind == "time_wait_reuse":
             old, dt = detail
-            return self.L(f"a new SYN on the same addresses and ports only {fmt_dt(dt)} after connection {old} closed "
-                     "(within 2×MSL, while the old one may still be in TIME_WAIT)",
-                     f"连接 {old} 关闭后仅 {fmt_dt(dt)}，相同地址和端口上又来了新的 SYN"
-                     "（在 2×MSL 之内，旧连接可能还在 TIME_WAIT）")
-        if kind == "rst":
-            return self.L(f"{me} reset the connection (in state {detail})", f"{me}重置了连接（当时处于 {detail}）")
-        if kind == "connection_refused":
-            return self.L(f"{me} refused the connection (RST answering a SYN)", f"{me}拒绝了连接（用 RST 回答 SYN）")
-        if kind == "syn_with_data":
-            return self.L(f"the SYN carries {detail} bytes of data without a TCP Fast Open cookie",
-                     f"SYN 携带了 {detail} 字节数据，却没有 TCP Fast Open cookie")
-        if kind == "invalid_flags":
-            return self.L(f"invalid flag combination: {detail}", f"非法的标志位组合：{detail}")
-        if kind == "data_after_fin":
-            return self.L(f"{me} sends data beyond its own FIN (frame {detail})", f"{me}在自己的 FIN（第 {detail} 帧）之后还发送数据")
-        if kind == "data_after_rst":
-            return self.L(f"{me} sends data after the connection was reset (RST in frame {detail})",
-                     f"连接被重置（第 {detail} 帧的 RST）之后，{me}还在发送数据")
-        if kind == "unexpected_segment":
-            return self.L(f"unexpected segment for the state machine: {detail}", f"状态机没有预料到的报文段：{detail}")
-        if kind == "duplicate":
-            return self.L(f"a second copy of frame {detail} (same IP ID and bytes): duplicated in the network, not resent by {me}",
-                     f"第 {detail} 帧的第二份拷贝（IP ID 和内容相同）：是网络复制的，不是{me}重发的")
-        return kind.replace("_", " ")
+            return text(kind, lang, me=me, peer=peer, old=old, dt=fmt_dt(dt))
+        return text(kind, lang, kind == "zero_window_probe" and pkt.len > 0, me=me, peer=peer, detail=detail,
+                    win=pkt.win)
 
     def flow_anomaly_message(self, a) -> str:
         """A flow-level finding (records.Anomaly) in the explainer's language."""
@@ -529,27 +472,25 @@ class Explainer:
         o, r = self.flow.ends
         k = a.kind
         ev = self.flow.evicted
+        d = a.dir if a.dir is not None else 0
         if k == "syn_unanswered":
             n = f"（共发出 {o.pkts} 个 SYN）" if o.pkts > 1 else ""
             until = "直到抓包结束" if ev is None else f"直到第 {ev[0]} 帧被提前报告时"
-            return f"客户端的 SYN（第 {a.frame} 帧）{until}都没有收到 SYN-ACK{n}"
-        if k == "synack_unanswered":
-            return f"服务端的 SYN-ACK（第 {a.frame} 帧）一直没有被确认：三次握手的最后一个 ACK 没有出现"
-        if k == "data_unacked":
+            return text(k, "zh", frame=a.frame, by=until, count=n)
+        if k in ("data_unacked", "ack_of_unsent"):
             import re
-            m = re.search(r"(\d+) bytes", a.message)
+            m = re.search(r"(\d+) bytes" if k == "data_unacked" else r"byte (\d+)", a.message)
             n = m.group(1) if m else "?"
-            d = a.dir if a.dir is not None else 0
-            return f"{WHO_ZH[d]}发送的 {n} 字节一直没有被确认，尽管之后还看到了{WHO_ZH[1 - d]}的报文"
-        if k == "fin_unacked":
-            d = a.dir if a.dir is not None else 0
-            return f"{WHO_ZH[d]}的 FIN（第 {a.frame} 帧）一直没有被确认"
+            return text(k, "zh", n=n, byte=n, who=WHO_ZH[d], other=WHO_ZH[1 - d])
         if k == "not_closed":
-            when = "抓包结束时" if ev is None else "被提前报告时"
-            return f"{when}连接仍然打开（客户端 {o.state.value}，服务端 {r.state.value}）"
+            return text(k, "zh", ev is not None, states=f"客户端 {o.state.value}，服务端 {r.state.value}")
         if k == "evicted":
-            return (f"在第 {a.frame} 帧被提前报告：当时有 {ev[1]} 个连接处于打开状态，超过了 --max-open "
-                    "的上限，而这个连接属于最先被报告的那一批（见 --max-open）；这个四元组之后的报文会开始一条新的记录")
+            return text(k, "zh", frame=a.frame, open=ev[1])
+        if k in KINDS:      # a text that names only the frame and the two sides
+            try:
+                return text(k, "zh", frame=a.frame, who=WHO_ZH[d], other=WHO_ZH[1 - d])
+            except (KeyError, IndexError):
+                pass
         return a.message
 
     # -- deeper lessons (teach.py) -------------------------------------------------------
@@ -591,7 +532,7 @@ class Explainer:
 
 
 def _is_retrans(an) -> bool:
-    return any(k in an for k in ("retransmission", "fast_retransmission", "spurious_retransmission"))
+    return any(k in an for k in RETRANSMISSIONS)
 
 
 def describe_open(flow, lang: str = "en") -> str:

@@ -11,7 +11,8 @@ The one-line notes of `explain.py` say *what* a packet did. The lessons here say
   (ack = ISN + 1), data does not (Ack = Seq + bytes, never + 1 for data);
 * on close: who is the active closer, why four steps (or three with a combined
   FIN+ACK, or crossing FINs), why the active closer waits 2×MSL in TIME_WAIT;
-* on anomalies: what probably happened and what to check next.
+* on anomalies: what probably happened and what to check next (each kind's lesson is declared
+  with the kind, in core/anomaly_kinds.py; the RST lessons, which depend on the state, are here).
 
 Each lesson is given once per connection where it first applies (the rule for
 ACK numbers is taught on the first ACK of data in each direction, later ACKs get
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 
+from ..core.anomaly_kinds import KINDS, RESENDS
 from ..core.records import ACK, FIN, RST, SYN, State
 
 # what each side has confirmed after handshake step 1, 2, 3:
@@ -272,8 +274,6 @@ def packet_lessons(ex, pkt, before) -> list:
                              f"确认是累积的：它一次确认了 {pkt.rack} 之前的所有字节，包括第 {frame} 帧之前的报文段。"))
     # anomalies: what probably happened, what to check next (once per kind)
     for kind in an:
-        if kind in ("rst", "connection_refused"):
-            continue
         text = _anomaly_lesson(ex, kind, me, peer)
         if text and first(("anomaly", kind)):
             out.append(text)
@@ -281,8 +281,7 @@ def packet_lessons(ex, pkt, before) -> list:
 
 
 def _is_resend(an) -> bool:
-    return any(k in an for k in ("retransmission", "fast_retransmission", "spurious_retransmission",
-                                 "keep_alive", "zero_window_probe"))
+    return any(k in an for k in RESENDS)
 
 
 def _rst_lessons(ex, pkt, sb, an, me) -> list:
@@ -387,86 +386,11 @@ def _state_lessons(ex, pkt, before, first) -> list:
 
 
 def _anomaly_lesson(ex, kind, me, peer) -> str | None:
-    L = ex.L
-    if kind == "retransmission":
-        return L("Check next: the time since the first copy is the retransmission timeout (RTO). Repeated "
-                 "retransmissions mean loss on the path: look for drops (`ip -s link`, `nstat -az | grep -i "
-                 "retrans`), a congested link, or a filter silently dropping packets. If the capture was taken "
-                 "on the sender, the original may have been lost after the capture point.",
-                 "下一步检查：与第一份拷贝相隔的时间就是重传超时（RTO）。反复重传说明路径上有丢包：查看丢包统计"
-                 "（`ip -s link`、`nstat -az | grep -i retrans`）、是否有拥塞的链路或静默丢包的过滤规则。"
-                 "如果是在发送端抓的包，原始报文可能是在抓包点之后丢的。")
-    if kind == "fast_retransmission":
-        return L("What happened: three or more duplicate ACKs told the sender that a segment was lost, so it "
-                 "resent it at once instead of waiting for a timeout (fast retransmit). An occasional fast "
-                 "retransmit is normal under congestion; many of them mean a lossy link.",
-                 "发生了什么：三个或更多重复 ACK 告诉发送方有一个报文段丢了，于是它不等超时就立即重发（快速重传）。"
-                 "拥塞时偶尔的快速重传是正常的；频繁出现说明链路丢包严重。")
-    if kind == "spurious_retransmission":
-        return L("What happened: the first copy had arrived; the sender's timer fired too early or the ACK "
-                 "was lost. Check for loss on the reverse path and for sudden RTT spikes.",
-                 "发生了什么：第一份拷贝其实已经到达；发送方的定时器触发得太早，或者 ACK 丢了。"
-                 "下一步检查反方向是否丢包、RTT 是否突然变大。")
-    if kind == "out_of_order":
-        return L("What happened: segments took different paths or were reordered (link bonding, ECMP, "
-                 "a quick retransmission). TCP puts them back in order, but heavy reordering triggers "
-                 "needless fast retransmits.",
-                 "发生了什么：报文段走了不同的路径或被重排（链路聚合、ECMP、很快的重传）。"
-                 "TCP 会重新排好顺序，但严重的乱序会引起不必要的快速重传。")
-    if kind == "lost_segment":
-        return L("The gap is either a real loss (a retransmission should follow) or packets the capture "
-                 "missed: check whether tcpdump reported \"packets dropped by kernel\", and whether the capture "
-                 "saw both directions on the same link.",
-                 "这个缺口要么是真的丢包（之后应该有重传），要么是抓包漏掉了：检查 tcpdump 是否报告了"
-                 "“packets dropped by kernel”，以及抓包是否在同一条链路上看到了两个方向。")
-    if kind == "ack_lost_segment":
-        return L("The receiver saw data the capture did not: the capture dropped it, or the traffic took "
-                 "another path (asymmetric routing, capture on only one of several links).",
-                 "接收方收到了抓包没有看到的数据：抓包丢掉了它，或者流量走了另一条路径（来回路径不同，只在多条链路中的一条上抓包）。")
-    if kind == "duplicate_ack":
-        return L("Each duplicate ACK says \"I am still missing byte N\" while later segments keep arriving; "
-                 "with SACK it also lists what did arrive. Three of them make the sender retransmit at once "
-                 "(fast retransmit). Check for loss between the two hosts.",
-                 "每个重复 ACK 都在说“我还缺第 N 字节”，而后面的报文段还在陆续到达；有 SACK 时它还会列出已经收到的部分。"
-                 "三个重复 ACK 会让发送方立即重传（快速重传）。下一步检查两台主机之间是否丢包。")
-    if kind == "zero_window":
-        return L(f"The {me}'s application is not reading fast enough: its socket receive buffer is full. "
-                 f"Check that application (CPU, blocking calls, slow disk) and its buffer size; the {peer} "
-                 "will probe until the window opens again.",
-                 f"{me}的应用程序读得不够快：套接字接收缓冲区满了。下一步检查这个应用程序（CPU、阻塞调用、慢磁盘）"
-                 f"和它的缓冲区大小；{peer}会不断探测，直到窗口重新打开。")
-    if kind == "zero_window_probe":
-        return L("The sender asks from time to time whether the window has reopened; a long series of probes "
-                 "means the receiver is stuck.",
-                 "发送方不时询问窗口是否重新打开；长时间连续探测说明接收方卡住了。")
-    if kind == "keep_alive":
-        return L("A keep-alive checks that an idle connection is still alive (here it may also stand for a "
-                 "zero-window probe). Idle connections cut by a firewall or NAT show up as keep-alives that "
-                 "get no answer.",
-                 "保活探测检查空闲连接是否还活着（这里也可能是零窗口探测）。被防火墙或 NAT 切断的空闲连接，"
-                 "表现为得不到回应的保活探测。")
-    if kind == "window_full":
-        return L("The sender filled the receiver's whole window and must wait for an ACK: throughput is "
-                 "limited by the receiver's window (check window scaling and buffer sizes).",
-                 "发送方填满了接收方的整个窗口，必须等待 ACK：吞吐量受限于接收窗口（检查窗口扩大选项和缓冲区大小）。")
-    if kind == "window_update":
-        return L("The receiver has read data from its buffer and announces more room; after a zero window this "
-                 "restarts the transfer.",
-                 "接收方从缓冲区读走了数据，通告有了更多空间；在零窗口之后，这会让传输重新开始。")
-    if kind in ("reused_ports", "time_wait_reuse"):
-        return L("A new connection on the same addresses and ports: the host accepts it when the new ISN or "
-                 "timestamps are higher than the old connection's. Frequent reuse suggests a client with a "
-                 "fixed source port, or a shortage of free ports.",
-                 "相同地址和端口上的新连接：当新的 ISN 或时间戳比旧连接大时，主机会接受它。"
-                 "频繁复用说明客户端使用了固定的源端口，或者可用端口不足。")
-    if kind in ("data_after_rst", "data_after_fin"):
-        return L("A segment after the end of its sender's stream: a late retransmission, or a broken stack.",
-                 "在发送方数据流结束之后出现的报文段：迟到的重传，或者协议栈有问题。")
-    if kind == "unexpected_segment":
-        return L("The state machine did not expect this segment here: packets may be missing from the "
-                 "capture, or an endpoint misbehaves.",
-                 "状态机没有预料到这里会出现这个报文段：可能抓包缺了一些包，或者某一端的行为不正常。")
-    return None
+    """What probably happened and what to check next: the kind's lesson (anomaly_kinds)."""
+    k = KINDS.get(kind)
+    if k is None or k.lesson is None or k.scope != "packet":
+        return None
+    return ex.L(*k.lesson).format(me=me, peer=peer)
 
 
 # --- the whole connection ---------------------------------------------------------------
@@ -518,19 +442,7 @@ def flow_lessons(ex) -> list[str]:
         out.append(L("The connection was still open when the capture stopped; capture longer to see its end.",
                      "抓包停止时连接仍然打开；抓包时间再长一些才能看到它的结束。"))
     for a in flow.anomalies:
-        if a.kind == "syn_unanswered":
-            out.append(L("What probably happened: the server is down or unreachable, or a firewall drops SYNs "
-                         "silently (no RST comes back). Check: `nc -vz HOST PORT` from the client, a capture on the "
-                         "server side, firewall DROP rules.",
-                         "可能的原因：服务端宕机或不可达，或者防火墙静默丢弃 SYN（没有 RST 返回）。"
-                         "下一步检查：在客户端执行 `nc -vz 主机 端口`，在服务端抓包，检查防火墙 DROP 规则。"))
-        elif a.kind == "synack_unanswered":
-            out.append(L("What probably happened: the SYN-ACK or the final ACK was lost, the client gave up, "
-                         "or the SYNs were forged (SYN flood). Check for loss on the way back to the client.",
-                         "可能的原因：SYN-ACK 或最后的 ACK 丢了，客户端放弃了，或者 SYN 是伪造的（SYN 洪泛）。"
-                         "下一步检查回到客户端方向上的丢包。"))
-        elif a.kind in ("data_unacked", "fin_unacked"):
-            out.append(L("Data or a FIN never acknowledged although the receiver was seen later: the ACK may "
-                         "have been lost, or the capture missed it.",
-                         "数据或 FIN 一直没有被确认，尽管之后还看到了接收方：ACK 可能丢了，或者抓包漏掉了。"))
+        k = KINDS.get(a.kind)
+        if k is not None and k.lesson is not None and k.scope == "flow":
+            out.append(L(*k.lesson))
     return out

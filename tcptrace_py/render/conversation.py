@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from rich.cells import cell_len
 
+from ..core import anomaly_kinds
 from ..prose.explain import endpoint_str
 from ..core.records import FIN, RST, SYN, flag_letters
 from .timeline import header_lines, lesson_lines, rows, verdict_lines
@@ -33,45 +34,15 @@ FOLD_MIN = 8        # a data run longer than this folds
 HEAD, TAIL = 2, 2   # packets kept at each end of a folded run
 MIN_GAP = 3         # never fold fewer packets than this
 MAX_NOTABLE = 10    # notable packets kept visible per run
-QUIET = {"window_full", "window_update", "keep_alive_ack", "zero_window_probe_ack"}   # not notable
-RESEND = {"retransmission", "fast_retransmission", "spurious_retransmission", "keep_alive", "zero_window_probe"}
-BAD = {"rst", "connection_refused", "retransmission", "fast_retransmission", "lost_segment", "zero_window",
-       "syn_unanswered", "synack_unanswered", "unexpected_segment", "invalid_flags", "data_after_rst",
-       "data_after_fin", "out_of_order", "duplicate_ack", "spurious_retransmission", "ack_lost_segment"}
-
-MARKS = {
-    "retransmission": ("retransmission", "重传"),
-    "fast_retransmission": ("fast retransmission", "快速重传"),
-    "spurious_retransmission": ("spurious retransmission", "伪重传"),
-    "out_of_order": ("out of order", "乱序"),
-    "lost_segment": ("previous segment lost", "前一段丢失"),
-    "ack_lost_segment": ("ACKs unseen data", "确认了未抓到的数据"),
-    "duplicate_ack": ("dup ACK", "重复 ACK"),
-    "zero_window": ("zero window", "零窗口"),
-    "zero_window_probe": ("zero-window probe", "零窗口探测"),
-    "zero_window_probe_ack": ("probe answer", "探测应答"),
-    "window_update": ("window update", "窗口更新"),
-    "window_full": ("window full", "窗口已满"),
-    "keep_alive": ("keep-alive", "保活"),
-    "keep_alive_ack": ("keep-alive answer", "保活应答"),
-    "rst": ("RST", "RST 重置"),
-    "connection_refused": ("refused", "拒绝连接"),
-    "reused_ports": ("ports reused", "端口复用"),
-    "time_wait_reuse": ("reuse within 2×MSL", "2×MSL 内复用"),
-    "syn_with_data": ("SYN with data", "SYN 带数据"),
-    "invalid_flags": ("invalid flags", "非法标志"),
-    "data_after_fin": ("data after FIN", "FIN 之后的数据"),
-    "data_after_rst": ("data after RST", "RST 之后的数据"),
-    "unexpected_segment": ("unexpected", "意外的报文段"),
-    "duplicate": ("network duplicate", "网络复制"),
-}
-PLURAL = {"retransmission": "retransmissions", "fast retransmission": "fast retransmissions",
-          "dup ACK": "dup ACKs", "zero window": "zero windows", "window update": "window updates",
-          "keep-alive": "keep-alives", "zero-window probe": "zero-window probes"}
+QUIET = anomaly_kinds.QUIET                   # not notable
+RESEND = anomaly_kinds.RESENDS
+BAD = anomaly_kinds.RED_IN_PICTURES
+PLURAL = anomaly_kinds.PLURAL
 
 
 def mark_text(kind: str, detail, lang: str) -> str:
-    en, zh = MARKS.get(kind, (kind.replace("_", " "), kind.replace("_", " ")))
+    k = anomaly_kinds.KINDS.get(kind)
+    en, zh = k.label if k is not None else (kind.replace("_", " "), kind.replace("_", " "))
     s = zh if lang == "zh" else en
     if kind == "duplicate_ack" and isinstance(detail, tuple) and detail[0] is not None:
         s += f" #{detail[0]}"

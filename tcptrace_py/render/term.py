@@ -17,6 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..core.anomaly_kinds import RED_IN_TABLE
 from ..prose.teach import lesson_lines as _lesson_text
 from .text import capture_line, shown_line, skipped_lines
 from .timeline import asciify, header_lines, lesson_lines, rows, verdict_lines
@@ -26,9 +27,7 @@ ARROW = ("→", "←")
 ASCII_ARROW = ("->", "<-")
 FLAG_STYLE = {"S": "bold green", "S.": "bold green", "F.": "bold yellow", "F": "bold yellow",
               "R": "bold red", "R.": "bold red"}
-BAD = {"rst", "connection_refused", "retransmission", "fast_retransmission", "lost_segment",
-       "zero_window", "syn_unanswered", "synack_unanswered", "unexpected_segment", "invalid_flags",
-       "data_after_rst", "data_after_fin", "out_of_order"}
+BAD = RED_IN_TABLE
 
 
 class QuietConsole(Console):

@@ -7,6 +7,7 @@ connection's verdict; with ``--ascii`` typographic characters become ASCII.
 from __future__ import annotations
 
 from ..prose.explain import Explainer
+from ..core.anomaly_kinds import NOTE_TELLS
 from ..core.records import SYN, flag_letters
 from ..prose.teach import lesson_lines as _lesson_text
 from .sink import ByteSink
@@ -157,7 +158,7 @@ def packet_lines(out: list, flow, first, last, lang: str, notes: bool, explain: 
             w(f"           {note}\n")
         if msgs is not None:
             for kind, msg in msgs:
-                if kind in ("rst", "connection_refused") or (notes and msg in note):
+                if kind in NOTE_TELLS or (notes and msg in note):
                     continue
                 w(f"           ! {kind}: {msg}\n")
         if explain:
