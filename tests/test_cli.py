@@ -167,9 +167,12 @@ def test_unreadable_capture(tmp_path, name, content, needle):
     assert p.stdout == b""
 
 
-def test_directory_is_not_a_capture(tmp_path):
+def test_directory_without_captures(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a capture\n")
     p = _cli([str(tmp_path)])
-    assert p.returncode == Exit.UNREADABLE and "is a directory" in _one_line_error(p)
+    assert p.returncode == Exit.UNREADABLE
+    assert "no capture files in this directory" in p.stderr.decode()
+    assert "notes.txt" in p.stderr.decode()          # what was left out, by name
 
 
 def test_capture_cut_mid_record_keeps_what_was_read(tmp_path):

@@ -225,7 +225,7 @@ def _lines_from_rows(flow, first, last, lang, notes, explain, asc) -> list[str]:
         prev = i
         line = (f"  #{r.frame:<6} {r.t:>11.6f}  {ARROW[r.dir]}  [{r.flags}]  seq {r.seq}"
                 + (f"  ack {r.ack}" if r.ack else "") + f"  win {r.win}  len {r.length}")
-        out.append(f"{line:<76} {r.client}/{r.server}\n")
+        out.append(f"{line:<76} {r.client}/{r.server}" + (f"  {r.where}" if r.where else "") + "\n")
         if r.options:
             out.append(f"           options [{r.options}]\n")
         if notes and r.note:

@@ -342,7 +342,7 @@ class _Boom:
 def test_a_failing_worker_is_reported_not_hung(busy):
     from tcptrace_py.policy import Policy, Selection
     with pytest.raises(parallel.WorkerError, match="RuntimeError: renderer failed"):
-        parallel.run(str(busy), 2, dict(keep_packets=True, grace=10.0, idle=3600.0), _Boom(),
+        parallel.run((str(busy),), 2, dict(keep_packets=True, grace=10.0, idle=3600.0), _Boom(),
                      Selection.build(), Policy())
 
 
@@ -360,7 +360,7 @@ def test_a_worker_that_dies_is_reported_not_waited_on(busy, tmp_path):
     from tcptrace_py.policy import Policy, Selection
     big = _copies(busy, tmp_path / "big.pcap", 10)
     with pytest.raises(parallel.WorkerError, match="worker 0 ended early"):
-        parallel.run(str(big), 2, dict(keep_packets=True, grace=10.0, idle=3600.0), _Dies(),
+        parallel.run((str(big),), 2, dict(keep_packets=True, grace=10.0, idle=3600.0), _Dies(),
                      Selection.build(), Policy())
 
 

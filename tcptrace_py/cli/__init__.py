@@ -14,7 +14,6 @@ import click
 
 from .. import __version__
 from ..core import kind as core_kind
-from ..core.capture import CaptureReader
 from ..core.pipeline import Analyzer
 from ..policy import Policy, PolicyError, Selection
 from ..core.records import CaptureError
@@ -58,7 +57,7 @@ def _streams(fmt: str) -> bool:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("capture", metavar="CAPTURE")
+@click.argument("captures", metavar="CAPTURE...", nargs=-1, required=True)
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="auto: rich on a terminal, text when piped.")
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
@@ -112,13 +111,19 @@ def _streams(fmt: str) -> bool:
               help="Worker processes, each analysing a share of the connections (0: one per CPU). "
                    "The output is the same as with one. Formats json, jsonl, text and --summary; a pipe "
                    "(\"-\") is read by one process.")
+@click.option("--each-file", is_flag=True,
+              help="Analyse each file on its own (one capture per host: the same connection seen twice is "
+                   "not merged). Without it, several files are one capture set, merged by time.")
 @click.version_option(__version__, "-V", "--version", prog_name="tcpflow-explain",
                       message="%(prog)s %(version)s (" + core_kind() + " core)")
-def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, ports, conn_states,
+def main(captures, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, ports, conn_states,
          anomaly_kinds, with_anomalies, head, fail_on, max_retransmission_rate, max_handshake_rtt, require,
          policy_file, junit_file, no_notes, ladder, ascii_only, unfold, lang, explain, grace, idle_timeout,
-         max_open, jobs):
-    """Explain every TCP connection in CAPTURE (pcap or pcapng, gzip or not; "-" reads standard input)."""
+         max_open, jobs, each_file):
+    """Explain every TCP connection in CAPTURE (pcap or pcapng, gzip or not; "-" reads standard input).
+
+    Several files, or a directory (every capture file under it), are one capture set: merged by
+    time, as one capture (a rotated capture), unless --each-file."""
     if fmt == "auto":
         fmt = "rich" if sys.stdout is not None and sys.stdout.isatty() else "text"
     typographic = _streams(fmt)
@@ -132,26 +137,23 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
     except PolicyError as exc:
         _err(str(exc))
         sys.exit(Exit.USAGE)
-    try:
-        reader = CaptureReader(capture)
-    except CaptureError as exc:
-        _err(str(exc))
-        sys.exit(Exit.UNREADABLE)
+    if "-" in captures and len(captures) > 1:
+        _err('"-" (standard input) cannot be read together with other files')
+        sys.exit(Exit.USAGE)
     view = dict(limit=limit, max_packets=max_packets or None, notes=not no_notes,
                 ascii=ascii_only or not typographic, unfold=unfold, lang=lang, explain=explain)
     if summary and fmt in ("rich", "text"):
         fmt = "summary-" + fmt
     elif ladder and fmt in ("rich", "text"):
         fmt = "ladder-" + fmt
-    renderer = _renderer(fmt, out, view, with_packets=not summary)
     junit = None
     if junit_file:
         from ..render.junit import JunitReport
-        junit = JunitReport(capture)
+        junit = JunitReport(" ".join(captures))
     # summary mode keeps no packets (faster, leaner) unless a rule's message needs them
     keep = not summary or fmt in ("mermaid", "svg") or policy.active or junit is not None
     az_args = dict(keep_packets=keep, grace=grace, idle=idle_timeout or None, max_open=max_open)
-    live = capture == "-"
+    live = captures == ("-",)
     cpus = os.cpu_count() or 1
     jobs = jobs or cpus
     if jobs > 1 and (live or fmt not in PARALLEL_FORMATS):
@@ -163,14 +165,103 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
         from ..engine import parallel
         if not parallel.available():
             jobs = 1
+    run = Run(fmt, out, view, summary, az_args, live, jobs, select, policy, junit)
+    if not each_file:
+        code = run.one(captures)
+    else:
+        code = _each_file(run, captures, fmt, out, junit)
+    if junit is not None:
+        try:
+            junit.write(junit_file)
+        except OSError as exc:
+            _err(f"{junit_file}: cannot write the JUnit report ({exc.strerror or exc})")
+    sys.exit(code)
+
+
+def _each_file(run, captures, fmt, out, junit) -> int:
+    """--each-file: every file analysed on its own, one after the other, the outputs one after
+    the other (JSON: an array of the documents); the exit code is the worst of them (policy
+    over a partial read over an unreadable file; all unreadable: 3; Ctrl-C stops)."""
+    from ..core.captureset import expand
+    paths, notes = expand(captures)
+    for w in notes:
+        _err("warning: " + w.message)
+    codes = [Exit.PARTIAL if w.kind == "unreadable_file" else Exit.OK for w in notes]
+    run.each = True
+    if fmt == "json":
+        out.write("[\n")
+        run.sep = ",\n"
+    for path in paths:
+        if junit is not None:
+            junit.capture = path        # each file's connections are named after it
+        code = run.one((path,))
+        codes.append(code)
+        if code == Exit.INTERRUPTED:
+            break
+    if fmt == "json":
+        out.write("]\n")
+    out.flush()
+    if junit is not None:
+        junit.capture = f"{len(paths)} files"
+    if Exit.INTERRUPTED in codes:
+        return Exit.INTERRUPTED
+    if Exit.POLICY in codes:
+        return Exit.POLICY
+    if Exit.INTERNAL in codes:
+        return Exit.INTERNAL
+    if codes and all(c == Exit.UNREADABLE for c in codes):
+        return Exit.UNREADABLE
+    if Exit.PARTIAL in codes or Exit.UNREADABLE in codes:
+        return Exit.PARTIAL
+    return Exit.OK
+
+
+class Run:
+    """One analysis with the command line's settings: `one(captures)` opens the capture (one
+    file, or a capture set), renders it and returns its exit code."""
+
+    def __init__(self, fmt, out, view, summary, az_args, live, jobs, select, policy, junit):
+        self.fmt, self.out, self.view, self.summary = fmt, out, view, summary
+        self.az_args, self.live, self.jobs = az_args, live, jobs
+        self.select, self.policy, self.junit = select, policy, junit
+        self.sep: str | None = None        # written between two outputs (--each-file JSON: ",")
+        self.docs = 0                      # outputs begun
+        self.each = False                  # --each-file
+
+    def one(self, captures) -> int:
+        from ..core.captureset import open_capture
+        fmt, out, select, policy, junit, live = self.fmt, self.out, self.select, self.policy, self.junit, self.live
+        az_args, jobs = self.az_args, self.jobs
+        try:
+            reader = open_capture(captures)
+        except CaptureError as exc:
+            _err(str(exc))
+            return Exit.UNREADABLE
+        select.matched = 0               # --head counts in each capture (--each-file)
+        if self.sep is not None and self.docs:
+            out.write(self.sep)
+        renderer = _renderer(fmt, out, self.view, with_packets=not self.summary)
+        self.docs += 1
+        for w in reader.warnings:          # a capture set's files that cannot be read, known now
+            _err("warning: " + w.message)
+        said = len(reader.warnings)
+        # --each-file: a file's warnings and policy lines name it (a set's name their files already)
+        name = f"{reader.path}: " if self.each else ""
+        return _analyse_and_render(reader, captures, renderer, az_args, live, jobs, out, select, policy,
+                                   junit, said, name)
+
+
+def _analyse_and_render(reader, captures, renderer, az_args, live, jobs, out, select, policy, junit,
+                        said, name="") -> int:
     bar = _progress(reader) if sys.stderr.isatty() and not live else None
     # The analysis makes millions of small objects and no reference cycles to speak of: the
     # cyclic garbage collector would only rescan them (a quarter of the time on big captures).
     gc.disable()
     try:
         if jobs > 1:
+            from ..engine import parallel
             try:
-                stats, violations = parallel.run(capture, jobs, az_args, renderer, select, policy, junit,
+                stats, violations = parallel.run(tuple(captures), jobs, az_args, renderer, select, policy, junit,
                                                  progress=bar.update if bar else None)
                 code = Exit.INTERRUPTED if stats.interrupted else Exit.OK
             except parallel.WorkerError as exc:
@@ -191,32 +282,32 @@ def main(capture, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, p
         out.flush()
     except CaptureError as exc:
         _err(str(exc))
-        sys.exit(Exit.UNREADABLE)
+        return Exit.UNREADABLE
     except BrokenPipeError:
         _quiet_broken_pipe()
         sys.exit(Exit.OK)
     finally:
         if bar is not None:
             bar.stop()
-    if junit is not None:
-        try:
-            junit.write(junit_file)
-        except OSError as exc:
-            _err(f"{junit_file}: cannot write the JUnit report ({exc.strerror or exc})")
-    for w in stats.warnings:
-        _err("warning: " + w.message)
-        if code == Exit.OK and w.kind in ("truncated", "bad_record", "bad_block", "corrupt", "read_error"):
+    for i, w in enumerate(stats.warnings):
+        if i >= said:                   # those of a capture set's first pass are said already
+            _err("warning: " + name + w.message)
+        if code == Exit.OK and w.kind in PARTIAL_KINDS:
             code = Exit.PARTIAL
     if policy.active:
         for v in violations:
-            _err("policy: " + v.line())
+            _err("policy: " + name + v.line())
         if violations:
             n = len({v.flow for v in violations})
-            _err(f"policy: {len(violations)} violation{'s' if len(violations) != 1 else ''} "
+            _err(f"policy: {name}{len(violations)} violation{'s' if len(violations) != 1 else ''} "
                  f"in {n} connection{'s' if n != 1 else ''}")
             if code in (Exit.OK, Exit.PARTIAL):
                 code = Exit.POLICY
-    sys.exit(code)
+    return code
+
+
+# warnings that mean the capture was read only in part (exit code 4)
+PARTIAL_KINDS = ("truncated", "bad_record", "bad_block", "corrupt", "read_error", "unreadable_file")
 
 
 def _analyse(reader, az_args, live, out, renderer, select, policy, junit, bar, skip=0):

@@ -126,6 +126,9 @@ class CaptureReader:
         self.linktypes: dict[int, int] = {}   # linktype -> frames seen
         self.size: int | None = None
         self.frames_read = 0
+        # what a capture set (captureset.py) has in their place: one file's frames are its own
+        self.files = None
+        self.frame_map = None
         self._src = self._open(path, stdin)
         try:
             self._kind = self._sniff()

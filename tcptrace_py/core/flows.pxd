@@ -19,7 +19,7 @@ cdef class Flow:
     cdef public object reused_from, ended
     cdef public dict counts
     cdef public object syn_ack_rtt, ack_rtt, first_fin_dir, rst_dir, ts_mru_syn, first_rtt, unsent_acks
-    cdef public object evicted
+    cdef public object evicted, files
 
 cdef long _NPART
 cpdef object endpoint_int(bytes addr, long port)

@@ -78,7 +78,8 @@ class Flow:
     __slots__ = ("id", "key", "orig_low", "orig", "resp", "ends", "packets", "keep", "first_ts", "last_ts",
                  "first_frame", "last_frame", "oriented_by", "init_states", "anomalies", "irtt",
                  "close_ts", "zeek", "npkts", "reused_from", "ended", "counts", "syn_ack_rtt",
-                 "ack_rtt", "first_fin_dir", "rst_dir", "ts_mru_syn", "first_rtt", "unsent_acks", "evicted")
+                 "ack_rtt", "first_fin_dir", "rst_dir", "ts_mru_syn", "first_rtt", "unsent_acks", "evicted",
+                 "files")
 
     def __init__(self, fid: int, key, pkt: Packet, keep: bool, low: bool = False):
         """`low`: the packet's sender is the key's lower endpoint."""
@@ -127,6 +128,7 @@ class Flow:
         self.first_rtt = None     # SYN -> first ACK, either direction
         self.unsent_acks = None   # ACKs beyond what the peer was seen to send, checked at the end
         self.evicted = None       # (frame, open connections) when the table had to make room for it
+        self.files = None         # a capture set's FrameMap (captureset.py): which file each frame is from
 
     def open_at_end(self) -> bool:
         o, r = self.ends

@@ -19,11 +19,13 @@ and, at the end, ``(FINAL, FINAL, [ids])``.
 from __future__ import annotations
 
 import gc
+import os
 import heapq
 from dataclasses import dataclass, field
 
 from . import detectors, summary, zeek
 from .capture import CaptureReader
+from .captureset import open_capture
 from .decode import Decoder, link_name
 from .flows import Flow, FlowTable
 from .frames import Frames
@@ -51,6 +53,7 @@ class Stats:
     warnings: list[CaptureWarning] = field(default_factory=list)
     interrupted: bool = False
     scans: ScanWatch = field(default_factory=ScanWatch)     # SYN scans and floods (scans.py)
+    files: list | None = None      # a capture set's files (captureset.FileInfo); None for one file
 
 
 class Analyzer:
@@ -68,11 +71,13 @@ class Analyzer:
         self._held: list[tuple[int, Flow]] = []
         self._pending: list[Flow] = []     # finished flows to hand out once the frame is done
         self.events: list[tuple] | None = [] if shard is not None else None
+        self.frame_map = None       # a capture set's (captureset.FrameMap), given to each flow
 
     def run(self, reader: CaptureReader, progress=None, every: int = 20000):
         """Yield finished flows. `progress(frames, bytes_read, flows_seen)` is called every `every` frames."""
         st = self.stats
         st.path = reader.path
+        self.frame_map = reader.frame_map
         pending = self._pending
         fr = Frames(reader, self.decoder, self.table, self._new_flow,
                     self._expired, pending, progress, every)
@@ -87,6 +92,7 @@ class Analyzer:
             st.frames = fr.frames
             st.format = reader.format
             st.warnings = reader.warnings
+            st.files = reader.files
             st.linktypes = {link_name(k): v for k, v in fr.linktypes().items()}
             st.tcp_packets = self.decoder.tcp
             if fr.has_first:
@@ -122,7 +128,9 @@ class Analyzer:
     def _out(self, flows: list[Flow], final: bool = False, kind: int = EXPIRED, frame: int = 0) -> list[Flow]:
         """Finish `flows`; return the flows to hand out now, in output order."""
         scans = self.stats.scans
+        fmap = self.frame_map
         for flow in flows:
+            flow.files = fmap
             finish(flow)
             self.stats.flows += 1
             scans.add(flow)
@@ -189,12 +197,13 @@ class Analysis:
         raise KeyError(fid)
 
 
-def analyze(path: str, keep_packets: bool = True) -> Analysis:
-    """Analyse a capture file (pcap, pcapng, gzip-compressed or not).
+def analyze(path, keep_packets: bool = True) -> Analysis:
+    """Analyse a capture file (pcap, pcapng, gzip-compressed or not), or a capture set: a list
+    of files and directories, merged by time into one capture (captureset.py).
 
-    Raises `CaptureError` only when the file cannot be read at all.
+    Raises `CaptureError` only when nothing can be read at all.
     """
-    reader = CaptureReader(path)
+    reader = open_capture([os.fspath(path)] if isinstance(path, (str, os.PathLike)) else [os.fspath(p) for p in path])
     az = Analyzer(keep_packets=keep_packets, idle=None, grace=float("inf"))
     was = gc.isenabled()
     gc.disable()      # millions of small objects, no cycles: the collector would only rescan them

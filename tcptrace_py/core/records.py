@@ -279,3 +279,4 @@ class CaptureWarning:
     message: str
     frame: int | None = None
     offset: int | None = None
+    file: str | None = None        # in a capture set: the file it is about (frame and offset are in it)

@@ -58,7 +58,7 @@ from bisect import bisect_left
 from collections import deque
 from multiprocessing.connection import wait
 
-from ..core.capture import CaptureReader
+from ..core.captureset import open_capture
 from ..core.pipeline import CREATED, FINAL, Analyzer, Stats
 from ..core.records import CaptureError
 from ..core.scans import ScanWatch
@@ -182,14 +182,14 @@ class Job:
         return piece if extra[0] is None else (piece, extra[0])
 
 
-def _worker(k: int, n: int, path: str, az_args: dict, job: Job, inbox, outbox) -> None:
+def _worker(k: int, n: int, paths: tuple, az_args: dict, job: Job, inbox, outbox) -> None:
     """Worker k of n. `outbox` is its own pipe to the parent, written from this thread."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent tells us to stop
     sys.stdout = open(os.devnull, "w")                # never write the parent's output
     parent = os.getppid()
     reader = None
     try:
-        reader = CaptureReader(path)
+        reader = open_capture(paths)
         az = Analyzer(shard=(k, n), **az_args)
         events = az.events
         ids = _Ids()
@@ -352,8 +352,8 @@ class Merge:
             self.order.append(heapq.heappop(held))
 
 
-def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=None, progress=None):
-    """Analyse `path` with `jobs` workers, writing through `renderer.put` in the one-process
+def run(paths: tuple, jobs: int, az_args: dict, renderer, select, policy, junit=None, progress=None):
+    """Analyse the capture (one file or a capture set: the command line's `paths`) with `jobs` workers, writing through `renderer.put` in the one-process
     order. Returns (stats, violations). Raises CaptureError or WorkerError."""
     ctx = mp.get_context("fork")
     inboxes = [ctx.Queue() for _ in range(jobs)]                # parent -> worker k
@@ -377,7 +377,7 @@ def run(path: str, jobs: int, az_args: dict, renderer, select, policy, junit=Non
         # each pipe made just before its worker, and its sending end closed here at once, so no
         # other process holds it: a worker that dies shows as the end of its pipe
         recv_end, send_end = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=_worker, args=(k, jobs, path, az_args, job, inboxes[k], send_end),
+        p = ctx.Process(target=_worker, args=(k, jobs, paths, az_args, job, inboxes[k], send_end),
                         name=f"tcpflow-explain worker {k}", daemon=True)
         p.start()
         send_end.close()

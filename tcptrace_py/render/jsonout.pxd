@@ -5,5 +5,5 @@ from tcptrace_py.prose.explain cimport Explainer
 
 cdef long SYN
 
-@cython.locals(ex=Explainer, p=Packet, out=list, s=str, ans=str)
+@cython.locals(ex=Explainer, p=Packet, out=list, s=str, ans=str, fr=str)
 cpdef list packet_json(flow, bint notes=*, str head=*, object flush=*, object explainer=*)

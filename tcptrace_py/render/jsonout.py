@@ -57,10 +57,11 @@ def _rto(an):
 def packet_dicts(flow, notes: bool = True):
     ex = Explainer(flow) if notes else None
     before = flow.init_states
+    fm = flow.files
     for p in flow.packets:
         an = p.anomalies
-        d = {
-            "frame": p.frame,
+        d = where(fm, p.frame)
+        d.update({
             "ts": round(p.ts, 6),
             "dir": DIRS[p.dir],
             "flags": flag_letters(p.flags),
@@ -74,7 +75,7 @@ def packet_dicts(flow, notes: bool = True):
             "in_flight": p.in_flight if p.in_flight is None or p.in_flight < 0x80000000 else None,
             "rto": _rto(an),
             "note": ex.note(p, before) if ex else None,
-        }
+        })
         if p.flags & SYN and p.options:
             d["options"] = format_options(p.options)
         if p.cut:
@@ -84,6 +85,16 @@ def packet_dicts(flow, notes: bool = True):
 
 
 CHUNK = 4096      # packet objects handed to `flush` at a time
+
+
+def where(fm, frame):
+    """The keys that say where a frame is: `{"frame": n}` for one capture file; in a capture
+    set (`fm`, its captureset.FrameMap), the file, the frame's number in it and its number in
+    the merged set (which notes and every other frame reference count in)."""
+    if fm is None or frame is None:
+        return {"frame": frame}
+    path, local = fm.where(frame)
+    return {"file": path, "frame": local, "set_frame": frame}
 
 
 def packet_json(flow, notes: bool = True, head: str = "{", flush=None, explainer=None) -> list[str]:
@@ -96,8 +107,14 @@ def packet_json(flow, notes: bool = True, head: str = "{", flush=None, explainer
     out = []
     ex = (explainer if explainer is not None else Explainer(flow)) if notes else None
     before = flow.init_states
+    fm = flow.files
     for p in flow.packets:
         an = p.anomalies
+        if fm is None:
+            fr = f'"frame":{p.frame}'
+        else:
+            fpath, local = fm.where(p.frame)
+            fr = f'"file":{_jstr(fpath)},"frame":{local},"set_frame":{p.frame}'
         rack = p.rack
         rtt = p.ack_rtt
         fl = p.in_flight
@@ -109,7 +126,7 @@ def packet_json(flow, notes: bool = True, head: str = "{", flush=None, explainer
             ans = "[]"
         note = ex.note(p, before) if ex is not None else None
         os_, rs = p.orig_state, p.resp_state
-        s = (f'{head}"frame":{p.frame},"ts":{round(p.ts, 6)!r},"dir":"{DIRS[p.dir]}",'
+        s = (f'{head}{fr},"ts":{round(p.ts, 6)!r},"dir":"{DIRS[p.dir]}",'
              f'"flags":"{flag_letters(p.flags)}","seq":{p.rseq},"ack":{"null" if rack is None else rack},'
              f'"len":{p.len},"win":{p.win},"state":{{"orig":"{os_._value_}","resp":"{rs._value_}"}},'
              f'"anomalies":{ans},"ack_rtt":{"null" if rtt is None else repr(round(rtt, 6))},'
@@ -135,20 +152,21 @@ def anomaly_list(flow, ex=None) -> list[dict]:
 
 def anomaly_records(flow, ex=None):
     """`anomaly_list`, one record at a time (a long connection may have a million)."""
+    fm = flow.files
     if flow.packets:
         if ex is None:
             ex = Explainer(flow)
         for p in flow.packets:
             if p.anomalies:
                 for k, det in p.anomalies.items():
-                    yield {"kind": k, "frame": p.frame, "dir": DIRS[p.dir],
+                    yield {"kind": k, **where(fm, p.frame), "dir": DIRS[p.dir],
                            "message": ex.anomaly_message(p, k, det)}
     else:
         for k, (n, first) in flow.counts.items():
-            yield {"kind": k, "frame": first, "dir": None,
+            yield {"kind": k, **where(fm, first), "dir": None,
                    "message": f"{n} × {k.replace('_', ' ')} (first in frame {first})"}
     for a in flow.anomalies:
-        yield {"kind": a.kind, "frame": a.frame, "dir": None if a.dir is None else DIRS[a.dir],
+        yield {"kind": a.kind, **where(fm, a.frame), "dir": None if a.dir is None else DIRS[a.dir],
                "message": a.message}
 
 
@@ -221,6 +239,12 @@ def flow_dict(flow, with_packets: bool = True, notes: bool = True, ex=None, with
         "anomalies": anomaly_list(flow, ex) if with_anomalies else [],
         "reuses": flow.reused_from if isinstance(flow.reused_from, int) else None,
     }
+    fm = flow.files
+    if fm is not None:
+        # a capture set: first_frame and last_frame count through the merged set; here is where
+        # those frames are in their files
+        d["first_file"], d["first_file_frame"] = fm.where(flow.first_frame)
+        d["last_file"], d["last_file_frame"] = fm.where(flow.last_frame)
     if with_packets:
         d["packets"] = list(packet_dicts(flow, notes))
     return d
@@ -236,9 +260,31 @@ def capture_dict(stats) -> dict:
         "flows": stats.flows,
         "link_types": stats.linktypes,
         "skipped": {"not_tcp": sk.not_tcp, "undecodable": sk.undecodable},
-        "warnings": [{"kind": w.kind, "message": w.message, "frame": w.frame, "offset": w.offset}
-                     for w in stats.warnings],
+        "warnings": [warning_dict(w) for w in stats.warnings],
         "interrupted": stats.interrupted,
+        **({} if stats.files is None else {"files": [file_dict(f) for f in stats.files]}),
+    }
+
+
+def warning_dict(w) -> dict:
+    d = {"kind": w.kind, "message": w.message, "frame": w.frame, "offset": w.offset}
+    if w.file is not None:
+        d["file"] = w.file           # a capture set's: frame and offset are in this file
+    return d
+
+
+def file_dict(f) -> dict:
+    """One file of a capture set (captureset.FileInfo)."""
+    from ..core.decode import link_name
+    return {
+        "path": f.path,
+        "format": f.format or None,
+        "frames": f.frames,
+        "first_ts": _r(f.first_ts),
+        "last_ts": _r(f.last_ts),
+        "link_types": {link_name(k): v for k, v in f.linktypes.items()},
+        "warnings": [warning_dict(w) for w in f.warnings],
+        "error": f.error,
     }
 
 

@@ -83,8 +83,11 @@ class RichRenderer(View):
                             style="red" if kind in BAD else "yellow")
             for line in _lesson_text(r.teach or [], self.lang, self.ascii):
                 note.append(("\n" if note else "") + A(line), style="dim")
+            frame = Text(str(r.frame))
+            if r.where:                  # a capture set: the file and the frame's number in it
+                frame.append("\n" + A(r.where), style="dim")
             t.add_row(
-                Text(str(r.frame)), Text(f"{r.t:.6f}"),
+                frame, Text(f"{r.t:.6f}"),
                 Text(arrows[r.dir], style="cyan" if r.dir == 0 else "magenta"),
                 Text(f"[{r.flags}]", style=FLAG_STYLE.get(r.flags, "")),
                 Text(r.seq), Text(r.ack), Text(r.win), Text(str(r.length)),

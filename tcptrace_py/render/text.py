@@ -118,6 +118,7 @@ def packet_lines(out: list, flow, first, last, lang: str, notes: bool, explain: 
     prev = -1
     states = None               # the last packet's (orig, resp) states and their text
     st = ""
+    fm = flow.files             # a capture set: each line ends with the frame's file:frame
     for i, p in enumerate(flow.packets):
         if first is not None and i >= first and (last is None or i < n - last):
             before = (p.orig_state, p.resp_state)
@@ -149,7 +150,7 @@ def packet_lines(out: list, flow, first, last, lang: str, notes: bool, explain: 
             states = (p.orig_state, p.resp_state)
             st = f"{p.orig_state._value_}/{p.resp_state._value_}"
         w(f"  #{fr}{SPACES[a6]} {SPACES[a11]}{t}  {ARROW[p.dir]}  [{fl}]  seq {sq}{ak}{wl}"
-          f"{SPACES[76 - k] if k < 76 else ''} {st}\n")
+          f"{SPACES[76 - k] if k < 76 else ''} {st}{'' if fm is None else '  ' + fm.short(p.frame)}\n")
         if p.flags & SYN or notable_options(p.options):
             text = options_text(p, flow)
             if text:
@@ -215,4 +216,27 @@ def skipped_lines(stats, lang: str = "en") -> list[str]:
              f"{k} ×{v} (first: frame {sk.examples.get(k)})") for k, v in sorted(sk.undecodable.items())))
     from ..core.scans import describe
     out.extend("  " + describe(f, lang) for f in stats.scans.findings())
+    if stats.files is not None:
+        out.extend(file_line(f, lang) for f in stats.files)
     return out
+
+
+def file_line(f, lang: str = "en") -> str:
+    """One file of a capture set, under the capture line: format, frames, time range, link types."""
+    from ..core.decode import link_name
+    from .timeline import utc_text
+    zh = lang == "zh"
+    if f.error is not None:
+        return f"  {f.label}: " + ("无法读取" if zh else "not read")
+    if f.first_ts is None:
+        return f"  {f.label}: {f.format}, " + ("0 帧" if zh else "no frames")
+    first, last = utc_text(f.first_ts), utc_text(f.last_ts)
+    if first[:11] == last[:11]:
+        last = last[11:]             # the same day: its time only
+    lts = ", ".join(f"{link_name(k)} ×{v}" for k, v in f.linktypes.items())
+    warn = len(f.warnings)
+    if zh:
+        return (f"  {f.label}: {f.format}，{f.frames} 帧，{first} 至 {last}，{lts}"
+                + (f"，{warn} 个警告" if warn else ""))
+    return (f"  {f.label}: {f.format}, {f.frames} frame{'s' if f.frames != 1 else ''}, {first} to {last}, {lts}"
+            + (f", {warn} warning{'s' if warn != 1 else ''}" if warn else ""))

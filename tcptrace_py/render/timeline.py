@@ -32,6 +32,7 @@ class Row:
     anomalies: list[tuple[str, str]]   # (kind, message)
     options: str
     teach: list = None                 # lessons (str or teach.ConfirmTable) with --explain
+    where: str = ""                    # a capture set's "file:frame" ("" for one file)
 
 
 def seq_text(p) -> str:
@@ -49,6 +50,7 @@ def rows(flow, first: int | None = None, last: int | None = None, lang: str = "e
     before = flow.init_states
     t0 = flow.first_ts
     n = len(flow.packets)
+    fm = flow.files
     for i, p in enumerate(flow.packets):
         if show is not None:
             shown = show(i)
@@ -64,6 +66,7 @@ def rows(flow, first: int | None = None, last: int | None = None, lang: str = "e
                 note=ex.note(p, before), anomalies=an,
                 options=options_text(p, flow) if p.flags & SYN or notable_options(p.options) else "",
                 teach=ex.teach(p, before) if explain else [],
+                where="" if fm is None else fm.short(p.frame),
             )
         before = (p.orig_state, p.resp_state)
 
@@ -100,12 +103,17 @@ def header_lines(flow, lang: str = "en") -> list[str]:
     if lang == "zh":
         return [
             f"连接 {flow.id}: {endpoint_str(flow.orig)} (客户端) -> {endpoint_str(flow.resp)} (服务端)",
-            f"  开始于 {start}，第一帧 {flow.first_frame}，共 {flow.npkts} 个包",
+            f"  开始于 {start}，第一帧 {flow.first_frame}{_in_file(flow)}，共 {flow.npkts} 个包",
         ]
     return [
         f"Connection {flow.id}: {endpoint_str(flow.orig)} (client) -> {endpoint_str(flow.resp)} (server)",
-        f"  started {start}, first frame {flow.first_frame}, {flow.npkts} packets",
+        f"  started {start}, first frame {flow.first_frame}{_in_file(flow)}, {flow.npkts} packets",
     ]
+
+
+def _in_file(flow) -> str:
+    """In a capture set: where the first frame is (" (file:frame)"); "" for one file."""
+    return "" if flow.files is None else f" ({flow.files.short(flow.first_frame)})"
 
 
 def verdict_lines(flow, lang: str = "en") -> list[str]:
