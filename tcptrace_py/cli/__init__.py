@@ -111,6 +111,11 @@ def _streams(fmt: str) -> bool:
               help="Worker processes, each analysing a share of the connections (0: one per CPU). "
                    "The output is the same as with one. Formats json, jsonl, text and --summary; a pipe "
                    "(\"-\") is read by one process.")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="local: this machine (with --jobs); dask: a Dask cluster, a local one unless --scheduler "
+                   "(--jobs: its tasks, default one per worker thread). The output is the same.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="With --engine dask: the scheduler of a running Dask cluster (tcp://HOST:8786).")
 @click.option("--each-file", is_flag=True,
               help="Analyse each file on its own (one capture per host: the same connection seen twice is "
                    "not merged). Without it, several files are one capture set, merged by time.")
@@ -119,7 +124,7 @@ def _streams(fmt: str) -> bool:
 def main(captures, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, ports, conn_states,
          anomaly_kinds, with_anomalies, head, fail_on, max_retransmission_rate, max_handshake_rtt, require,
          policy_file, junit_file, no_notes, ladder, ascii_only, unfold, lang, explain, grace, idle_timeout,
-         max_open, jobs, each_file):
+         max_open, jobs, engine, scheduler, each_file):
     """Explain every TCP connection in CAPTURE (pcap or pcapng, gzip or not; "-" reads standard input).
 
     Several files, or a directory (every capture file under it), are one capture set: merged by
@@ -155,6 +160,14 @@ def main(captures, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, 
     az_args = dict(keep_packets=keep, grace=grace, idle=idle_timeout or None, max_open=max_open)
     live = captures == ("-",)
     cpus = os.cpu_count() or 1
+    if scheduler and engine != "dask":
+        _err("--scheduler is for --engine dask")
+        sys.exit(Exit.USAGE)
+    if engine == "dask":
+        dask = _dask_settings(jobs, live, fmt)
+        jobs = 1
+    else:
+        dask = None
     jobs = jobs or cpus
     if jobs > 1 and (live or fmt not in PARALLEL_FORMATS):
         jobs = 1
@@ -166,6 +179,9 @@ def main(captures, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, 
         if not parallel.available():
             jobs = 1
     run = Run(fmt, out, view, summary, az_args, live, jobs, select, policy, junit)
+    if dask is not None:
+        dask["scheduler"] = scheduler
+    run.dask = dask
     if not each_file:
         code = run.one(captures)
     else:
@@ -216,6 +232,25 @@ def _each_file(run, captures, fmt, out, junit) -> int:
     return Exit.OK
 
 
+def _dask_settings(jobs, live, fmt) -> dict | None:
+    """--engine dask: its settings (tasks: --jobs when given, else one per worker thread), or
+    None where one process must run instead (said in a warning); exit 2 without Dask or with
+    standard input."""
+    from ..engine.cluster import missing
+    if live:
+        _err("--engine dask reads capture files, not standard input")
+        sys.exit(Exit.USAGE)
+    msg = missing()
+    if msg is not None:
+        _err(msg)
+        sys.exit(Exit.USAGE)
+    if fmt not in PARALLEL_FORMATS:
+        _err(f"warning: --engine dask writes json, jsonl, text and --summary; {fmt} is drawn by one process")
+        return None
+    given = click.get_current_context().get_parameter_source("jobs") != click.core.ParameterSource.DEFAULT
+    return {"tasks": jobs if given else 0}
+
+
 class Run:
     """One analysis with the command line's settings: `one(captures)` opens the capture (one
     file, or a capture set), renders it and returns its exit code."""
@@ -227,6 +262,7 @@ class Run:
         self.sep: str | None = None        # written between two outputs (--each-file JSON: ",")
         self.docs = 0                      # outputs begun
         self.each = False                  # --each-file
+        self.dask: dict | None = None      # --engine dask: {"tasks", "scheduler"}
 
     def one(self, captures) -> int:
         from ..core.captureset import open_capture
@@ -247,27 +283,41 @@ class Run:
         said = len(reader.warnings)
         # --each-file: a file's warnings and policy lines name it (a set's name their files already)
         name = f"{reader.path}: " if self.each else ""
+        engine = None
+        if self.dask is not None:
+            import functools
+            engine = dict(self.dask, make_renderer=functools.partial(     # make_renderer(out)
+                _renderer, fmt, view=self.view, with_packets=not self.summary))
         return _analyse_and_render(reader, captures, renderer, az_args, live, jobs, out, select, policy,
-                                   junit, said, name)
+                                   junit, said, name, engine)
 
 
 def _analyse_and_render(reader, captures, renderer, az_args, live, jobs, out, select, policy, junit,
-                        said, name="") -> int:
+                        said, name="", dask=None) -> int:
     bar = _progress(reader) if sys.stderr.isatty() and not live else None
     # The analysis makes millions of small objects and no reference cycles to speak of: the
     # cyclic garbage collector would only rescan them (a quarter of the time on big captures).
     gc.disable()
     try:
-        if jobs > 1:
+        if jobs > 1 or dask is not None:
             from ..engine import parallel
             try:
-                stats, violations = parallel.run(tuple(captures), jobs, az_args, renderer, select, policy, junit,
-                                                 progress=bar.update if bar else None)
+                if dask is None:
+                    stats, violations = parallel.run(tuple(captures), jobs, az_args, renderer, select, policy,
+                                                     junit, progress=bar.update if bar else None)
+                else:
+                    from ..engine import cluster
+                    paths, names = reader.sources()
+                    stats, violations = cluster.run(
+                        [os.path.abspath(p) for p in paths], names, dask["tasks"], az_args, renderer,
+                        dask["make_renderer"], select, policy, junit, progress=bar.update if bar else None,
+                        scheduler=dask["scheduler"])
                 code = Exit.INTERRUPTED if stats.interrupted else Exit.OK
             except parallel.WorkerError as exc:
                 # one process takes over from the parent's reader (not read yet), skipping the
                 # connections already written: the same output and exit code as one process
-                _err(f"warning: --jobs: {exc}; the analysis was finished in one process")
+                _err(f"warning: {'--jobs' if dask is None else '--engine dask'}: {exc}; "
+                     "the analysis was finished in one process")
                 stats, violations, code = _analyse(reader, az_args, live, out, renderer, select, policy,
                                                    junit, bar, skip=exc.written)
                 violations[:0] = exc.violations

@@ -129,12 +129,17 @@ class CaptureReader:
         # what a capture set (captureset.py) has in their place: one file's frames are its own
         self.files = None
         self.frame_map = None
+        self._opened = path
         self._src = self._open(path, stdin)
         try:
             self._kind = self._sniff()
         except _Corrupt as exc:
             self._src.close()
             raise CaptureError(f"{self.path}: gzip-compressed, but {exc}", "not_capture") from None
+
+    def sources(self) -> tuple[list[str], list[str]]:
+        """([the path opened], [its name in the output]) — what a capture set has per file."""
+        return [self._opened], [self.path]
 
     @property
     def offset(self) -> int:

@@ -91,11 +91,20 @@ def _walk(top: str) -> tuple[list[str], list[str]]:
     return found, left
 
 
-def open_capture(args, stdin=None):
+def open_capture(args, stdin=None, names=None):
     """The reader of the command line's CAPTURE arguments: a `CaptureReader` for one file
     (or "-"), a `CaptureSet` for several or a directory. Raises `CaptureError` when nothing
-    can be read, `ValueError` for "-" among other files (a usage error)."""
+    can be read, `ValueError` for "-" among other files (a usage error).
+
+    `names`: the files already expanded (`args` are their paths, e.g. absolute ones on a
+    cluster's worker), each to be named in the output as the user named it."""
     args = list(args)
+    if names is not None:
+        if len(args) == 1:
+            reader = CaptureReader(args[0])
+            reader.path = names[0]
+            return reader
+        return CaptureSet(args, names=names)
     if "-" in args and len(args) > 1:
         raise ValueError('"-" (standard input) cannot be read together with other files')
     if len(args) == 1 and (args[0] == "-" or not os.path.isdir(args[0])):
@@ -184,8 +193,9 @@ def _labels(paths: list[str]) -> list[str]:
 class CaptureSet:
     """Iterate over the frames of several captures, merged by time (see the module docstring)."""
 
-    def __init__(self, paths: list[str], notes: list[CaptureWarning] | None = None):
-        self.files = [FileInfo(display_path(p)) for p in paths]
+    def __init__(self, paths: list[str], notes: list[CaptureWarning] | None = None,
+                 names: list[str] | None = None):
+        self.files = [FileInfo(display_path(p)) for p in (names if names is not None else paths)]
         self._paths = list(paths)
         for f, label in zip(self.files, _labels([f.path for f in self.files])):
             f.label = label
@@ -231,6 +241,8 @@ class CaptureSet:
         return first
 
     def _unreadable(self, f: FileInfo, message: str) -> None:
+        i = self.files.index(f)
+        message = message.replace(display_path(self._paths[i]), f.path)   # named as the user named it
         f.error = message
         self.warnings.append(CaptureWarning("unreadable_file", f"{message}; the other files were analysed",
                                             file=f.path))
@@ -243,6 +255,10 @@ class CaptureSet:
         self.warnings.extend(f.warnings)
         if r.size is not None:
             self._done_bytes += r.size
+
+    def sources(self) -> tuple[list[str], list[str]]:
+        """([each file's path as opened], [its name in the output])."""
+        return list(self._paths), [f.path for f in self.files]
 
     @property
     def offset(self) -> int:

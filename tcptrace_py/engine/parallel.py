@@ -143,13 +143,14 @@ class Job:
     With `encoding` set, a fragment's text is sent already encoded as the parent's output
     would encode it, so the parent writes the bytes as they come."""
 
-    def __init__(self, renderer, select, policy, junit, encoding=None, errors="strict"):
+    def __init__(self, renderer, select, policy, junit, encoding=None, errors="strict", spool: bool = True):
         self.renderer = renderer
         self.select = select
         self.policy = policy
         self.junit = junit
         self.encoding = encoding
         self.errors = errors
+        self.spool = spool        # a long connection's piece may go to a file (the parent's machine)
 
     def render(self, flow, past_limit: bool) -> tuple:
         """(matched, fragment, violations, JUnit case) of a renumbered flow."""
@@ -157,7 +158,7 @@ class Job:
             return False, None, None, None
         if past_limit:
             frag = None
-        elif len(flow.packets) > SPOOL_PACKETS and hasattr(self.renderer, "write_flow"):
+        elif self.spool and len(flow.packets) > SPOOL_PACKETS and hasattr(self.renderer, "write_flow"):
             frag = self._spooled(flow)          # already encoded, in its file
         elif self.encoding is not None and hasattr(self.renderer, "encoded"):
             frag = self.renderer.encoded(flow, self.encoding, self.errors)
@@ -182,14 +183,19 @@ class Job:
         return piece if extra[0] is None else (piece, extra[0])
 
 
-def _worker(k: int, n: int, paths: tuple, az_args: dict, job: Job, inbox, outbox) -> None:
-    """Worker k of n. `outbox` is its own pipe to the parent, written from this thread."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent tells us to stop
-    sys.stdout = open(os.devnull, "w")                # never write the parent's output
+def _worker(k: int, n: int, paths: tuple, az_args: dict, job: Job, inbox, outbox,
+            own_process: bool = True, opener=None) -> None:
+    """Worker k of n. `outbox` is its own pipe to the parent, written from this thread; `inbox`
+    has get(timeout=) and get_nowait() (raising queue.Empty). `own_process`: a forked process
+    of ours (not a task in a Dask worker's thread, engine/cluster.py); `opener(paths)` opens
+    the capture (default `open_capture`)."""
+    if own_process:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent tells us to stop
+        sys.stdout = open(os.devnull, "w")                # never write the parent's output
     parent = os.getppid()
     reader = None
     try:
-        reader = open_capture(paths)
+        reader = (opener or open_capture)(paths)
         az = Analyzer(shard=(k, n), **az_args)
         events = az.events
         ids = _Ids()
@@ -353,36 +359,82 @@ class Merge:
 
 
 def run(paths: tuple, jobs: int, az_args: dict, renderer, select, policy, junit=None, progress=None):
-    """Analyse the capture (one file or a capture set: the command line's `paths`) with `jobs` workers, writing through `renderer.put` in the one-process
-    order. Returns (stats, violations). Raises CaptureError or WorkerError."""
-    ctx = mp.get_context("fork")
-    inboxes = [ctx.Queue() for _ in range(jobs)]                # parent -> worker k
+    """Analyse the capture (one file or a capture set: the command line's `paths`) with `jobs`
+    forked workers, writing through `renderer.put` in the one-process order. Returns
+    (stats, violations). Raises CaptureError or WorkerError."""
     out = getattr(renderer, "out", None)
     # the parent's output while workers run: text as usual, the fragments the workers encoded
     # straight to the byte buffer, in the same order
     sink = ByteSink.of(out)
     job = Job(renderer, select, policy, junit, *((sink.encoding, sink.errors) if sink is not None else ()))
-    limit = getattr(renderer, "limit", None) if hasattr(renderer, "take") else None
     sys.stdout.flush()
     sys.stderr.flush()
+    return drive(_Processes(paths, jobs, az_args, job), jobs, renderer, select, junit, progress, sink)
+
+
+class _Processes:
+    """The transport of `drive` for forked workers: each worker's own pipe to the parent (its
+    end of a pipe that closes shows as ("eof", k)), and a queue from the parent to each."""
+
+    def __init__(self, paths: tuple, jobs: int, az_args: dict, job: Job):
+        ctx = mp.get_context("fork")
+        self.inboxes = [ctx.Queue() for _ in range(jobs)]                # parent -> worker k
+        self.procs = []
+        self.readers = {}                      # worker k's pipe to the parent -> k
+        for k in range(jobs):
+            # each pipe made just before its worker, and its sending end closed here at once, so
+            # no other process holds it: a worker that dies shows as the end of its pipe
+            recv_end, send_end = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_worker, args=(k, jobs, paths, az_args, job, self.inboxes[k], send_end),
+                            name=f"tcpflow-explain worker {k}", daemon=True)
+            p.start()
+            send_end.close()
+            self.procs.append(p)
+            self.readers[recv_end] = k
+
+    def send(self, k: int, msg: tuple) -> None:
+        self.inboxes[k].put(msg)
+
+    def recv(self, timeout: float) -> list:
+        msgs = []
+        for r in wait(list(self.readers), timeout=timeout):
+            try:
+                msgs.append(r.recv())
+            except EOFError:
+                k = self.readers.pop(r)
+                msgs.append(("eof", k))
+        return msgs
+
+    def ended(self, k: int) -> str:
+        """How worker k ended, for the message when it ended early."""
+        self.procs[k].join(timeout=1)
+        return f"exit code {self.procs[k].exitcode}"
+
+    def close(self, finished: bool) -> None:
+        for p in self.procs:
+            if finished:
+                p.join(timeout=10)    # it has sent everything and is exiting
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+        for q in self.inboxes:
+            q.cancel_join_thread()    # never wait on ids a worker that is gone will not read
+
+
+def drive(transport, jobs: int, renderer, select, junit, progress, sink):
+    """The parent's side of a run on `jobs` workers, whatever carries the messages (forked
+    processes here, a Dask cluster in engine/cluster.py): merge the workers' events into ids
+    and the output order, send each worker its ids, write the fragments in order. The
+    transport has send(k, msg), recv(timeout) -> [msg] (("eof", k) when worker k's channel
+    ends), ended(k) -> how it ended, and close(finished). Returns (stats, violations)."""
+    out = getattr(renderer, "out", None)
+    limit = getattr(renderer, "limit", None) if hasattr(renderer, "take") else None
     stop = {"asked": False, "sent": False}
 
     def on_sigint(_sig, _frame):
         stop["asked"] = True
 
     old_handler = signal.signal(signal.SIGINT, on_sigint)
-    procs = []
-    readers = {}                      # worker k's pipe to the parent -> k
-    for k in range(jobs):
-        # each pipe made just before its worker, and its sending end closed here at once, so no
-        # other process holds it: a worker that dies shows as the end of its pipe
-        recv_end, send_end = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=_worker, args=(k, jobs, paths, az_args, job, inboxes[k], send_end),
-                        name=f"tcpflow-explain worker {k}", daemon=True)
-        p.start()
-        send_end.close()
-        procs.append(p)
-        readers[recv_end] = k
     if sink is not None:
         renderer.out = sink
     merge = Merge(jobs)
@@ -398,11 +450,17 @@ def run(paths: tuple, jobs: int, az_args: dict, renderer, select, policy, junit=
             if progress is not None and k == 0 and msg[3] != FINAL:
                 progress(msg[3], msg[4], merge.next_id - 1)
             for w, pairs in merge.step().items():
-                inboxes[w].put(("ids", pairs))
+                transport.send(w, ("ids", pairs))
         elif kind == "out":
             outputs[msg[2]] = msg[3:]
         elif kind == "done":
             done[k] = msg[2]
+        elif kind == "eof":
+            if done[k] is None:
+                past = merge.seen[k]
+                at = ("" if past <= 0 else " after reading the whole capture" if past >= FINAL
+                      else f" after frame {past}")
+                raise WorkerError(f"worker {k} ended early{at} ({transport.ended(k)})") from None
         elif kind == "error":
             if msg[2] == "capture":
                 raise CaptureError(msg[3], msg[4])
@@ -425,17 +483,17 @@ def run(paths: tuple, jobs: int, az_args: dict, renderer, select, policy, junit=
                 junit.add(case)
             if limit is not None and not state["limit_sent"] and renderer.shown >= limit:
                 state["limit_sent"] = True
-                for q in inboxes:
-                    q.put(("limit",))
+                for k in range(jobs):
+                    transport.send(k, ("limit",))
 
     finished = False
     try:
         while not (merge.finished and not merge.order and all(d is not None for d in done)):
             if stop["asked"] and not stop["sent"]:
                 stop["sent"] = True
-                for q in inboxes:
-                    q.put(("stop",))
-            got = wait(list(readers), timeout=0.5)
+                for k in range(jobs):
+                    transport.send(k, ("stop",))
+            got = transport.recv(0.5)
             if not got:
                 # nothing for a while: send each worker again the ids of its connections not
                 # written yet (a worker waits for them; it ignores an id it already has), so a
@@ -445,19 +503,8 @@ def run(paths: tuple, jobs: int, az_args: dict, renderer, select, policy, junit=
                     if fid not in outputs:
                         again.setdefault(w, []).append((prov, fid))
                 for w, pairs in again.items():
-                    inboxes[w].put(("ids", sorted(pairs)))
-            for r in got:
-                try:
-                    msg = r.recv()
-                except EOFError:
-                    k = readers.pop(r)
-                    if done[k] is None:
-                        procs[k].join(timeout=1)
-                        past = merge.seen[k]
-                        at = ("" if past <= 0 else " after reading the whole capture" if past >= FINAL
-                              else f" after frame {past}")
-                        raise WorkerError(f"worker {k} ended early{at} (exit code {procs[k].exitcode})") from None
-                    continue
+                    transport.send(w, ("ids", sorted(pairs)))
+            for msg in got:
                 take(msg)
             write_ready()
         finished = True
@@ -470,14 +517,7 @@ def run(paths: tuple, jobs: int, az_args: dict, renderer, select, policy, junit=
         for piece in outputs.values():          # never written (an error, Ctrl-C): remove the files
             frag = piece[1]
             discard(frag[0] if isinstance(frag, tuple) else frag)
-        for p in procs:
-            if finished:
-                p.join(timeout=10)    # it has sent everything and is exiting
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=5)
-        for q in inboxes:
-            q.cancel_join_thread()    # never wait on ids a worker that is gone will not read
+        transport.close(finished)
     return _stats(done, merge.flows), violations
 
 
@@ -495,4 +535,4 @@ def _stats(parts: list[Stats], flows: int) -> Stats:
     return st
 
 
-__all__ = ["Job", "Merge", "WorkerError", "available", "renumber", "run"]
+__all__ = ["Job", "Merge", "WorkerError", "available", "drive", "renumber", "run"]
