@@ -383,3 +383,23 @@ def test_jobs_on_a_set(tmp_path, args):
                           "sys.argv[0] = 'tcpflow-explain'; from tcptrace_py.cli import run; run()",
                           *args, "--jobs", "2", *map(str, parts)], cwd=ROOT, capture_output=True, timeout=300)
     assert (two.returncode, two.stdout.decode(), two.stderr.decode()) == one
+
+
+def test_a_tie_at_a_rotation_boundary_keeps_the_capture_order(tmp_path):
+    """The last frame of one file and the first of the next with the same timestamp (a
+    rotation inside one clock tick): the file named first goes first, so the set is the
+    original capture (mergecap takes the later file first, which would swap them)."""
+    data = bytearray((ROOT / "sample_pcaps" / "retransmission.pcap").read_bytes())
+    offs, pos = [], 24
+    while pos + 16 <= len(data):
+        offs.append(pos)
+        pos += 16 + struct.unpack_from("<I", data, pos + 8)[0]
+    data[offs[10]:offs[10] + 8] = data[offs[9]:offs[9] + 8]       # frame 11 at frame 10's time
+    src = tmp_path / "tie.pcap"
+    src.write_bytes(bytes(data))
+    parts = split_pcap(src, tmp_path / "set", 10)
+    assert monotonic(src)
+    for args in FORMATS:
+        assert comparable(args, run(*args, *parts)[1]) == comparable(args, run(*args, src)[1]), args
+    frames = [(ts, bytes(b[o:o + c])) for _n, ts, _lt, b, o, c, _w in open_capture([str(p) for p in parts])]
+    assert frames == [(ts, bytes(b[o:o + c])) for _n, ts, _lt, b, o, c, _w in CaptureReader(str(src))]
