@@ -403,3 +403,49 @@ def test_a_tie_at_a_rotation_boundary_keeps_the_capture_order(tmp_path):
         assert comparable(args, run(*args, *parts)[1]) == comparable(args, run(*args, src)[1]), args
     frames = [(ts, bytes(b[o:o + c])) for _n, ts, _lt, b, o, c, _w in open_capture([str(p) for p in parts])]
     assert frames == [(ts, bytes(b[o:o + c])) for _n, ts, _lt, b, o, c, _w in CaptureReader(str(src))]
+
+
+def test_frame_map_forgets_what_no_flow_needs(tmp_path, monkeypatch):
+    """Files whose frames interleave make a run per frame; the map keeps only those from the
+    oldest connection not yet handed out, and every connection is still rendered right."""
+    from tcptrace_py.core import pipeline
+    from tcptrace_py.render.jsonout import packet_json
+    from trace import Trace, write_pcap
+    traces = []
+    for i in range(40):                  # 40 connections one after the other, 0.5 s apart
+        t = Trace(client=("10.0.0.1", 41000 + i), t0=1_700_000_000.0 + i * 0.5)
+        t.handshake()
+        t.data(100)
+        t.ack("s")
+        t.fin()
+        t.fin("s")
+        t.ack()
+        traces.append(t)
+    src = tmp_path / "many.pcap"
+    write_pcap(src, *traces)
+    data = src.read_bytes()
+    recs, pos = [], 24
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    while pos + 16 <= len(data):
+        caplen = struct.unpack_from(endian + "I", data, pos + 8)[0]
+        recs.append(data[pos:pos + 16 + caplen])
+        pos += 16 + caplen
+    a, b = tmp_path / "a.pcap", tmp_path / "b.pcap"
+    a.write_bytes(data[:24] + b"".join(recs[0::2]))
+    b.write_bytes(data[:24] + b"".join(recs[1::2]))
+
+    def rendered(forget: bool):
+        az = pipeline.Analyzer(grace=0.2)      # a closed connection is handed out 0.2 s later
+        az.forget_frames = forget
+        cs = open_capture([str(a), str(b)])
+        out, most = [], 0
+        for flow in az.run(cs):
+            out.extend(packet_json(flow))
+            most = max(most, len(cs.frame_map.starts))
+        return out, most, len(cs.frame_map.starts)
+
+    monkeypatch.setattr(pipeline, "FORGET_EVERY", 8)
+    kept, most_kept, _ = rendered(False)
+    trimmed, most, last = rendered(True)
+    assert trimmed == kept and len(kept) == len(recs)
+    assert most_kept == len(recs) and last < len(recs) // 10, (most, last, len(recs))

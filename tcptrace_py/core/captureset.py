@@ -138,7 +138,9 @@ class FrameMap:
 
     Stored as runs: a run is a stretch of set frames that come from one file with consecutive
     numbers there (a new run starts when the merge switches file). A rotated capture is one run
-    per file; files whose times interleave cost 24 bytes per switch."""
+    per file; files whose times interleave cost 24 bytes per switch, for the switches since the
+    first frame of the oldest connection not yet reported (the pipeline trims the rest,
+    `forget_before`)."""
 
     def __init__(self, files: list[FileInfo]):
         self.files = files
@@ -158,6 +160,14 @@ class FrameMap:
             self._last_file = i
         self._next_local = local + 1
         self._next_set = n + 1
+
+    def forget_before(self, n: int) -> None:
+        """Frames before `n` will not be asked about again: drop the runs that end before it."""
+        r = bisect_right(self.starts, n) - 1
+        if r > 0:
+            del self.starts[:r]
+            del self.file[:r]
+            del self.local[:r]
 
     def locate(self, n: int) -> tuple[int, int]:
         """(file index, frame in that file) of set frame `n`."""

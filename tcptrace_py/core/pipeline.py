@@ -32,6 +32,7 @@ from .frames import Frames
 from .records import Anomaly, CaptureWarning, SkipReport
 from .scans import ScanWatch
 
+FORGET_EVERY = 1 << 18  # frames between two trims of a capture set's frame map
 TWO_MSL = 240.0        # RFC 9293's MSL is 2 minutes; TIME_WAIT lasts 2 x MSL
 # event kinds of a shard worker, in the order they happen within one frame
 CREATED, REUSED, EXPIRED, FINAL = 0, 1, 2, 1 << 62
@@ -72,6 +73,12 @@ class Analyzer:
         self._pending: list[Flow] = []     # finished flows to hand out once the frame is done
         self.events: list[tuple] | None = [] if shard is not None else None
         self.frame_map = None       # a capture set's (captureset.FrameMap), given to each flow
+        # a capture set: every FORGET_EVERY frames, the map forgets the frames no flow still to be
+        # handed out can hold (memory follows the open connections, however the files interleave).
+        # Off when the caller keeps the flows to render later (analyze()); `keep_from()`, if set,
+        # is the first frame the caller still needs (a --jobs worker's flows waiting for ids)
+        self.forget_frames = True
+        self.keep_from = None
 
     def run(self, reader: CaptureReader, progress=None, every: int = 20000):
         """Yield finished flows. `progress(frames, bytes_read, flows_seen)` is called every `every` frames."""
@@ -81,9 +88,14 @@ class Analyzer:
         pending = self._pending
         fr = Frames(reader, self.decoder, self.table, self._new_flow,
                     self._expired, pending, progress, every)
+        fmap = self.frame_map if self.forget_frames else None
+        forget_at = FORGET_EVERY
         try:
             while True:
                 more = fr.step()
+                if fmap is not None and fr.frames >= forget_at:
+                    forget_at = fr.frames + FORGET_EVERY
+                    fmap.forget_before(self._first_needed(fr.frames + 1))
                 while pending:
                     yield pending.pop(0)     # taken one at a time: after Ctrl-C, flush() has the rest
                 if not more:
@@ -100,6 +112,21 @@ class Analyzer:
             if fr.has_last:
                 st.last_ts = fr.last_ts
         yield from self.flush()
+
+    def _first_needed(self, low: int) -> int:
+        """The first frame a flow not yet handed out (open, held for order, pending) has."""
+        for f in self.table.table.values():
+            if f.first_frame < low:
+                low = f.first_frame
+        for _fid, f in self._held:
+            if f.first_frame < low:
+                low = f.first_frame
+        for f in self._pending:
+            if f.first_frame < low:
+                low = f.first_frame
+        if self.keep_from is not None:
+            low = min(low, self.keep_from())
+        return low
 
     def flush(self):
         """Finish everything still open (at the end of the capture, or after an interruption)."""
@@ -205,6 +232,7 @@ def analyze(path, keep_packets: bool = True) -> Analysis:
     """
     reader = open_capture([os.fspath(path)] if isinstance(path, (str, os.PathLike)) else [os.fspath(p) for p in path])
     az = Analyzer(keep_packets=keep_packets, idle=None, grace=float("inf"))
+    az.forget_frames = False          # every flow is kept, to be rendered at any time
     was = gc.isenabled()
     gc.disable()      # millions of small objects, no cycles: the collector would only rescan them
     try:

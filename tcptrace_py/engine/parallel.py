@@ -200,6 +200,8 @@ def _worker(k: int, n: int, paths: tuple, az_args: dict, job: Job, inbox, outbox
         events = az.events
         ids = _Ids()
         waiting: dict[int, object] = {}
+        # a flow waiting for its id is rendered later: its frames stay in a capture set's map
+        az.keep_from = lambda: min(waiting, default=1 << 62)
         held = [0]                        # packets kept in the waiting flows
         flags = {"limit": False, "stop": False}
 
