@@ -449,3 +449,17 @@ def test_frame_map_forgets_what_no_flow_needs(tmp_path, monkeypatch):
     trimmed, most, last = rendered(True)
     assert trimmed == kept and len(kept) == len(recs)
     assert most_kept == len(recs) and last < len(recs) // 10, (most, last, len(recs))
+
+
+def test_rich_view_marks_where_the_files_change(tmp_path):
+    parts = split_pcap(ROOT / "sample_pcaps" / "retransmission.pcap", tmp_path, 10)
+    env = dict(os.environ, COLUMNS="160")
+    p = subprocess.run([sys.executable, "-m", "tcptrace_py", "-f", "rich", "--all", "--max-packets", "0",
+                        *map(str, parts)], cwd=ROOT, capture_output=True, timeout=120, env=env)
+    out = p.stdout.decode()
+    assert p.returncode == 0 and "Traceback" not in p.stderr.decode()
+    assert "▸ part-000.pcap, from its frame 1" in out and "▸ part-001.pcap, from its frame 1" in out
+    assert re.search(r"part-003\.pcap: pcap, 10 frames", out)
+    p = subprocess.run([sys.executable, "-m", "tcptrace_py", "-f", "rich", "--ascii", *map(str, parts)],
+                       cwd=ROOT, capture_output=True, timeout=120, env=env)
+    assert p.stdout.isascii() and b"> part-000.pcap, from its frame 1" in p.stdout

@@ -68,6 +68,7 @@ class RichRenderer(View):
         n = len(flow.packets)
         first, last = self.window(n)
         prev = -1
+        shown_file = None
         for i, r in rows(flow, first, last, lang=self.lang, explain=self.explain and self.notes):
             if i != prev + 1:
                 k = i - prev - 1
@@ -83,11 +84,16 @@ class RichRenderer(View):
                             style="red" if kind in BAD else "yellow")
             for line in _lesson_text(r.teach or [], self.lang, self.ascii):
                 note.append(("\n" if note else "") + A(line), style="dim")
-            frame = Text(str(r.frame))
-            if r.where:                  # a capture set: the file and the frame's number in it
-                frame.append("\n" + A(r.where), style="dim")
+            if r.where:
+                # a capture set: a row where the connection's frames start coming from another file
+                src, _, local = r.where.rpartition(":")
+                if src != shown_file:
+                    shown_file = src
+                    t.add_row("", "", "", "", "", "", "", "", "", "",
+                              Text(A(f"▸ {src}，从其第 {local} 帧起" if zh else f"▸ {src}, from its frame {local}"),
+                                   style="dim"))
             t.add_row(
-                frame, Text(f"{r.t:.6f}"),
+                Text(str(r.frame)), Text(f"{r.t:.6f}"),
                 Text(arrows[r.dir], style="cyan" if r.dir == 0 else "magenta"),
                 Text(f"[{r.flags}]", style=FLAG_STYLE.get(r.flags, "")),
                 Text(r.seq), Text(r.ack), Text(r.win), Text(str(r.length)),
