@@ -463,3 +463,18 @@ def test_rich_view_marks_where_the_files_change(tmp_path):
     p = subprocess.run([sys.executable, "-m", "tcptrace_py", "-f", "rich", "--ascii", *map(str, parts)],
                        cwd=ROOT, capture_output=True, timeout=120, env=env)
     assert p.stdout.isascii() and b"> part-000.pcap, from its frame 1" in p.stdout
+
+
+def test_junit_names_the_set_or_each_file(tmp_path):
+    parts = split_pcap(ROOT / "sample_pcaps" / "retransmission.pcap", tmp_path / "set", 10)
+    report = tmp_path / "set.xml"
+    assert run("--summary", "--junit", report, *parts)[0] == 0
+    xml = report.read_text()
+    assert 'name="tcpflow-explain capture set of 5 files"' in xml and xml.count("<testcase ") == 2
+    report = tmp_path / "each.xml"
+    assert run("--summary", "--each-file", "--junit", report, *parts)[0] == 0
+    xml = report.read_text()
+    assert 'name="tcpflow-explain 5 files"' in xml
+    assert xml.count("<testcase ") == sum(
+        len(json.loads(run("--summary", "-f", "json", p)[1])["flows"]) for p in parts)
+    assert 'classname="tcpflow-explain.part-000.pcap"' in xml and 'classname="tcpflow-explain.part-004.pcap"' in xml

@@ -154,7 +154,8 @@ def main(captures, fmt, limit, show_all, max_packets, summary, flow_ids, hosts, 
     junit = None
     if junit_file:
         from ..render.junit import JunitReport
-        junit = JunitReport(" ".join(captures))
+        # named after the capture (a directory: after it; several files: a capture set)
+        junit = JunitReport(captures[0] if len(captures) == 1 else f"capture set of {len(captures)} files")
     # summary mode keeps no packets (faster, leaner) unless a rule's message needs them
     keep = not summary or fmt in ("mermaid", "svg") or policy.active or junit is not None
     az_args = dict(keep_packets=keep, grace=grace, idle=idle_timeout or None, max_open=max_open)
